@@ -1,0 +1,38 @@
+# Anticipate: `make demo` and `make test` work on a fresh clone with nothing but Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_DIR ?= data/demo
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint format bench clean
+
+venv: $(STAMP)
+
+# Reinstall only when the dependency list or the pinned constraints change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/anticipate data demo --out $(DEMO_DIR)
+	$(BIN)/anticipate data build --sales $(DEMO_DIR)/sales.csv \
+		--attributes $(DEMO_DIR)/attributes.csv --out $(DEMO_DIR)/datasets
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+bench: venv
+	$(BIN)/python -m benchmarks.datasets
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
