@@ -42,7 +42,8 @@ class DataProblem:
         if self.rows:
             shown = ", ".join(str(r) for r in self.rows[:MAX_LISTED])
             more = self.count - min(len(self.rows), MAX_LISTED) if self.count else 0
-            where.append(f"rows {shown}" + (f" and {more} more" if more > 0 else ""))
+            label = "row" if len(self.rows) == 1 and more <= 0 else "rows"
+            where.append(f"{label} {shown}" + (f" and {more} more" if more > 0 else ""))
         if self.unique_ids:
             shown = ", ".join(repr(u) for u in self.unique_ids[:MAX_LISTED])
             extra = len(self.unique_ids) - MAX_LISTED

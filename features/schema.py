@@ -1,7 +1,8 @@
 """The data contract, spelled once: column names, supported frequencies and frame shapes.
 
-panel:    unique_id (str) | ds (datetime64, tz-naive) | y (float64) | exogenous...  sorted by (unique_id, ds)
-static:   unique_id (str) | attribute columns (str)                                  one row per series
+panel:    unique_id (str) | ds (datetime64, tz-naive) | y (float64) | exogenous...
+          sorted by (unique_id, ds)
+static:   unique_id (str) | attribute columns (str), one row per series
 forecast: unique_id | ds | model | yhat | yhat_lo_80 | yhat_hi_80 | yhat_lo_95 | yhat_hi_95
 """
 
@@ -16,7 +17,7 @@ PANEL_COLUMNS = (ID, TIME, TARGET)
 
 #: Aggregate series in the trend dataset carry their hierarchy level here.
 LEVEL = "level"
-BOTTOM_LEVEL = "item"
+BOTTOM_LEVEL = "series"
 TOTAL_LEVEL = "total"
 
 #: Frequencies a demand dataset can have, coarsest last, mapped to the pandas offset that labels
