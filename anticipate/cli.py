@@ -237,7 +237,7 @@ def _print_summary(
     for manifest, folder in ((demand, demand_dir), (trend, trend_dir)):
         console.print(f"{manifest.kind} dataset: {folder}", soft_wrap=True, highlight=False)
     levels = ", ".join(f"{name}: {count}" for name, count in trend.levels.items())
-    console.print(f"hierarchy levels: {levels}")
+    console.print(f"hierarchy levels: {levels}", soft_wrap=True)
     console.print(
         f"units sold: {demand.units_sold:,.0f}   content hash: {demand.content_hash[:12]}"
     )
