@@ -340,3 +340,14 @@ def test_quoted_thousands_in_a_comma_file_are_read_as_thousands(tmp_path: Path) 
     lines = ["unique_id,ds,y"] + [f'a,{d},"1,0{i}0"' for i, d in enumerate(DAYS)]
     history = read_sales(_write(tmp_path, "sales.csv", lines))
     assert _column(history, TARGET)[:3] == [1000.0, 1010.0, 1020.0]
+
+
+def test_series_without_attributes_are_filed_as_unassigned(tmp_path: Path) -> None:
+    """A product missing from the attributes table still counts in every total, with a warning."""
+    sales = _write(
+        tmp_path, "sales.csv", ["unique_id,ds,y"] + [f"{u},{d},1" for u in "ab" for d in DAYS]
+    )
+    attributes = _write(tmp_path, "attributes.csv", ["unique_id,category", "a,bread"])
+    with pytest.warns(DataWarning, match="unassigned"):
+        history = read_sales(sales, attributes)
+    assert history.static.set_index(ID)["category"].to_dict() == {"a": "bread", "b": "unassigned"}
