@@ -1,0 +1,24 @@
+"""The model registry: every forecaster by its name, so configs and the API can name models."""
+
+from __future__ import annotations
+
+from training.base import BaseForecaster
+from training.errors import UnknownModelError
+from training.models.baselines import Drift, Naive, SeasonalNaive, WindowAverage
+
+MODELS: dict[str, type[BaseForecaster]] = {
+    "naive": Naive,
+    "seasonal_naive": SeasonalNaive,
+    "window_average": WindowAverage,
+    "drift": Drift,
+}
+
+
+def make_model(name: str, **params: object) -> BaseForecaster:
+    """A model from the registry by name, with its hyper-parameters."""
+    if name not in MODELS:
+        raise UnknownModelError(name, list(MODELS))
+    return MODELS[name](**params)  # type: ignore[arg-type]
+
+
+__all__ = ["MODELS", "Drift", "Naive", "SeasonalNaive", "WindowAverage", "make_model"]

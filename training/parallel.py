@@ -1,0 +1,60 @@
+"""Fan work out over series: joblib on local cores, or a Dask cluster given its scheduler address.
+
+Loops over series live here and nowhere else. Work is cut into contiguous chunks so that each
+task carries enough series to be worth shipping, and results come back in input order, so the
+same inputs give the same outputs whatever the backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import joblib
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Chunks per worker: enough to balance uneven series, few enough to keep overhead small.
+CHUNKS_PER_WORKER = 4
+
+
+def effective_jobs(n_jobs: int | None) -> int:
+    """The number of workers joblib will use for `n_jobs` (-1 means every core)."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, joblib.cpu_count() + 1 + n_jobs)
+    return n_jobs
+
+
+def _run_chunk(func: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+    return [func(item) for item in chunk]
+
+
+def fan_out(func: Callable[[T], R], items: Sequence[T], n_jobs: int | None = 1) -> list[R]:
+    """`[func(item) for item in items]`, in parallel when n_jobs != 1, results in input order.
+
+    Inside `dask_backend(...)` the chunks run on the Dask cluster instead of local processes
+    (with n_jobs != 1; n_jobs=-1 uses every worker of the cluster).
+    """
+    items = list(items)
+    workers = effective_jobs(n_jobs)
+    if workers == 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    n_chunks = min(len(items), workers * CHUNKS_PER_WORKER)
+    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
+    chunks = [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    results = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_run_chunk)(func, c) for c in chunks)
+    return [result for chunk in results for result in chunk]
+
+
+@contextmanager
+def dask_backend(scheduler_address: str) -> Iterator[Any]:
+    """Run every `fan_out` inside this block on the Dask cluster at `scheduler_address`."""
+    from distributed import Client
+
+    with Client(scheduler_address) as client, joblib.parallel_config(backend="dask"):
+        yield client
