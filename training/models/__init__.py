@@ -5,12 +5,29 @@ from __future__ import annotations
 from training.base import BaseForecaster
 from training.errors import UnknownModelError
 from training.models.baselines import Drift, Naive, SeasonalNaive, WindowAverage
+from training.models.intermittent import (
+    ADIDA,
+    IMAPA,
+    TSB,
+    AutoIntermittent,
+    Croston,
+    SimpleExponentialSmoothing,
+    classify_demand,
+)
+from training.models.smoothing import ExponentialSmoothing
 
 MODELS: dict[str, type[BaseForecaster]] = {
     "naive": Naive,
     "seasonal_naive": SeasonalNaive,
     "window_average": WindowAverage,
     "drift": Drift,
+    "exponential_smoothing": ExponentialSmoothing,
+    "simple_es": SimpleExponentialSmoothing,
+    "croston": Croston,
+    "tsb": TSB,
+    "adida": ADIDA,
+    "imapa": IMAPA,
+    "auto_intermittent": AutoIntermittent,
 }
 
 
@@ -21,4 +38,19 @@ def make_model(name: str, **params: object) -> BaseForecaster:
     return MODELS[name](**params)  # type: ignore[arg-type]
 
 
-__all__ = ["MODELS", "Drift", "Naive", "SeasonalNaive", "WindowAverage", "make_model"]
+__all__ = [
+    "ADIDA",
+    "IMAPA",
+    "MODELS",
+    "TSB",
+    "AutoIntermittent",
+    "Croston",
+    "Drift",
+    "ExponentialSmoothing",
+    "Naive",
+    "SeasonalNaive",
+    "SimpleExponentialSmoothing",
+    "WindowAverage",
+    "classify_demand",
+    "make_model",
+]
