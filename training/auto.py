@@ -1,14 +1,17 @@
 """The default forecaster: backtest candidate models, combine them, calibrate intervals, refit.
 
-`AutoForecaster.fit` runs one rolling-origin backtest of every member, learns how to combine them
-(median, mean or per-series weights), calibrates conformal intervals on the combined backtest
-errors, and fits every member on the whole history. The backtest frame it keeps (`backtest_`) is
-the expected accuracy that the registry and the API report.
+`AutoForecaster.fit` sends series that the ADI/CV² classification calls intermittent or lumpy to
+an intermittent-demand model and the rest to the candidate models. For each group it runs one
+rolling-origin backtest, learns how to combine the candidates (median, mean or per-series weights
+from the backtest), calibrates conformal intervals on the combined backtest errors, and fits on
+the whole history. The backtest frame it keeps (`backtest_`) is the expected accuracy that the
+registry and the API report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,9 +19,10 @@ from sklearn.base import clone
 
 from features.schema import ID
 from training.backtest import Windows, cross_validation
-from training.base import MODEL, BaseForecaster, SeriesBatch
+from training.base import BaseForecaster, SeriesBatch
 from training.errors import TrainingError
 from training.intervals import ConformalCalibration, naive_scales
+from training.models.intermittent import SPARSE_CLASSES, classify_demand
 from training.selection import combine, error_weights
 
 
@@ -26,6 +30,30 @@ def _with(model: BaseForecaster, **params: object) -> BaseForecaster:
     """A clone of `model` with those of `params` it accepts."""
     accepted = model.get_params(deep=False)
     return clone(model).set_params(**{k: v for k, v in params.items() if k in accepted})
+
+
+@dataclass
+class Route:
+    """One group of series, the models that forecast it and what the backtest taught about them."""
+
+    rows: np.ndarray
+    members: list[BaseForecaster]
+    combination: str
+    weights: pd.DataFrame | None
+    calibration: ConformalCalibration
+    backtest: pd.DataFrame
+
+    def mean(self, h: int, future: pd.DataFrame | None) -> np.ndarray:
+        """Combined point forecasts of this route's series, (n_rows, h)."""
+        means = np.stack([np.maximum(m._predict_mean(h, future), 0.0) for m in self.members])
+        if self.combination == "median":
+            return np.median(means, axis=0)
+        if self.combination == "mean" or self.weights is None:
+            return means.mean(axis=0)
+        ids = self.members[0].unique_ids_
+        weights = self.weights.reindex(ids).to_numpy()
+        weights = np.where(np.isnan(weights), 1.0 / len(self.members), weights)
+        return np.einsum("msh,sm->sh", means, weights)
 
 
 class AutoForecaster(BaseForecaster):
@@ -36,6 +64,7 @@ class AutoForecaster(BaseForecaster):
         combination: "median", "mean", "inverse_error" or "best" (per series, from the backtest).
         h: backtest horizon, also the horizon intervals are calibrated for.
         n_windows, step: rolling origins of the backtest.
+        intermittent: model for intermittent and lumpy series (None: every series is regular).
         signed: asymmetric intervals from signed errors (else symmetric).
     """
 
@@ -49,6 +78,7 @@ class AutoForecaster(BaseForecaster):
         n_windows: int = 2,
         step: int | None = None,
         season_length: int | None = None,
+        intermittent: BaseForecaster | None = None,
         signed: bool = True,
         n_jobs: int = 1,
         alias: str | None = None,
@@ -59,61 +89,69 @@ class AutoForecaster(BaseForecaster):
         self.n_windows = n_windows
         self.step = step
         self.season_length = season_length
+        self.intermittent = intermittent
         self.signed = signed
         self.n_jobs = n_jobs
         self.alias = alias
 
-    def _members(self) -> list[BaseForecaster]:
-        if not self.models:
-            raise TrainingError("AutoForecaster needs at least one candidate model")
-        members = [
-            _with(m, season_length=self.season_length_, n_jobs=self.n_jobs) for m in self.models
-        ]
+    def _prepare(self, models: Sequence[BaseForecaster]) -> list[BaseForecaster]:
+        members = [_with(m, season_length=self.season_length_, n_jobs=self.n_jobs) for m in models]
         names = [m.alias_name for m in members]
         if len(set(names)) != len(names):
             raise TrainingError(f"candidate models need distinct aliases, got {names}")
         return members
 
     def _fit(self, panel: pd.DataFrame, batch: SeriesBatch) -> None:
-        members = self._members()
-        self.member_names_ = [m.alias_name for m in members]
-        windows = Windows(h=self.h, n_windows=self.n_windows, step=self.step)
-        cv = cross_validation(members, panel, windows, freq=self.freq_)
-        self.weights_ = None
-        if self.combination in ("inverse_error", "best"):
-            self.weights_ = error_weights(cv, self.member_names_, self.combination)
-        combined = combine(
-            cv,
-            self.member_names_,
-            self.combination,
-            weights=self.weights_,
-            name=self.alias_name,
-        )
-        self.calibration_ = ConformalCalibration.from_backtest(combined, panel, signed=self.signed)
-        self.backtest_ = pd.concat([cv, combined], ignore_index=True)
-        self.members_ = [m.fit(panel, freq=self.freq_) for m in members]
+        if not self.models:
+            raise TrainingError("AutoForecaster needs at least one candidate model")
+        sparse = np.zeros(len(batch.ids), dtype=bool)
+        if self.intermittent is not None:
+            classes = classify_demand(batch.values, ids=batch.ids)["demand_class"].to_numpy()
+            sparse = np.isin(classes, SPARSE_CLASSES)
+        self.sparse_ids_ = batch.ids[sparse]
+        self.routes_: list[Route] = []
+        groups = [(~sparse, self._prepare(self.models), self.combination)]
+        if sparse.any():
+            groups.append((sparse, self._prepare([self.intermittent]), "mean"))  # type: ignore[list-item]
+        for mask, members, combination in groups:
+            if mask.any():
+                subset = panel[panel[ID].isin(set(batch.ids[mask]))]
+                self.routes_.append(self._route(subset, np.flatnonzero(mask), members, combination))
+        self.backtest_ = pd.concat([r.backtest for r in self.routes_], ignore_index=True)
         self.scale_ = naive_scales(panel).reindex(batch.ids).to_numpy()
 
-    def _member_means(self, h: int, future: pd.DataFrame | None) -> np.ndarray:
-        """Member forecasts as an (n_members, n_series, h) array."""
-        return np.stack([m._predict_mean(h, future) for m in self.members_])
+    def _route(
+        self, panel: pd.DataFrame, rows: np.ndarray, members: list[BaseForecaster], how: str
+    ) -> Route:
+        """Backtest, combine, calibrate and refit one group of series."""
+        names = [m.alias_name for m in members]
+        windows = Windows(h=self.h, n_windows=self.n_windows, step=self.step)
+        cv = cross_validation(members, panel, windows, freq=self.freq_)
+        weights = error_weights(cv, names, how) if how in ("inverse_error", "best") else None
+        combined = combine(cv, names, how, weights=weights, name=self.alias_name)
+        calibration = ConformalCalibration.from_backtest(combined, panel, signed=self.signed)
+        fitted = [m.fit(panel, freq=self.freq_) for m in members]
+        backtest = pd.concat([cv, combined], ignore_index=True)
+        return Route(rows, fitted, how, weights, calibration, backtest)
 
     def _predict_mean(self, h: int, future: pd.DataFrame | None) -> np.ndarray:
-        means = np.maximum(self._member_means(h, future), 0.0)
-        if self.combination == "median":
-            return np.median(means, axis=0)
-        if self.combination == "mean":
-            return means.mean(axis=0)
-        weights = self.weights_.reindex(self.unique_ids_).to_numpy()  # type: ignore[union-attr]
-        weights = np.where(np.isnan(weights), 1.0 / len(self.members_), weights)
-        return np.einsum("msh,sm->sh", means, weights)
+        out = np.empty((len(self.unique_ids_), h))
+        for route in self.routes_:
+            out[route.rows] = route.mean(h, future)
+        return out
 
     def _predict_bounds(
         self, h: int, levels: tuple[int, ...], mean: np.ndarray
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        return self.calibration_.bounds(mean, self.scale_, levels)
+        bounds = {level: (np.empty_like(mean), np.empty_like(mean)) for level in levels}
+        for route in self.routes_:
+            part = route.calibration.bounds(mean[route.rows], self.scale_[route.rows], levels)
+            for level, (low, high) in part.items():
+                bounds[level][0][route.rows] = low
+                bounds[level][1][route.rows] = high
+        return bounds
 
-    def member_forecasts(self, h: int) -> pd.DataFrame:
-        """Each member's own point forecasts, stacked (for inspection and model comparison)."""
-        frames = [m.predict(h) for m in self.members_]
-        return pd.concat(frames, ignore_index=True).sort_values([MODEL, ID], kind="stable")
+    @property
+    def weights_(self) -> pd.DataFrame | None:
+        """Per-series member weights of the regular series (None for median/mean)."""
+        return self.routes_[0].weights if self.routes_ else None

@@ -10,7 +10,7 @@ from features.schema import ID, TARGET, TIME
 from features.synthetic import make_small_panel
 from training.auto import AutoForecaster
 from training.errors import TrainingError
-from training.models import Drift, Naive, SeasonalNaive
+from training.models import TSB, Drift, Naive, SeasonalNaive
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,24 @@ def test_members_need_distinct_names(panel: pd.DataFrame) -> None:
     """Two members with the same alias would be indistinguishable in the backtest."""
     with pytest.raises(TrainingError, match="distinct"):
         AutoForecaster([Naive(), Naive()], h=7).fit(panel)
+
+
+def test_intermittent_series_go_to_the_intermittent_model() -> None:
+    """Slow movers are forecast by the intermittent model; regular series by the combination."""
+    rng = np.random.default_rng(7)
+    days = pd.date_range("2024-01-01", periods=120)
+    regular = pd.DataFrame({ID: "bread", TIME: days, TARGET: rng.poisson(30, 120).astype(float)})
+    slow = np.zeros(120)
+    slow[rng.choice(120, 12, replace=False)] = rng.integers(1, 6, 12)
+    sparse = pd.DataFrame({ID: "gift-box", TIME: days, TARGET: slow})
+    panel = pd.concat([regular, sparse], ignore_index=True)
+    auto = AutoForecaster([Naive(), Drift()], h=7, intermittent=TSB()).fit(panel)
+    assert list(auto.sparse_ids_) == ["gift-box"]
+    forecast = auto.predict(7, levels=(80,)).set_index(ID)
+    own = TSB().fit(sparse).predict(7)
+    assert np.allclose(forecast.loc["gift-box", "yhat"], own["yhat"])
+    regular_mean = np.median(
+        [Naive().fit(regular).predict(7)["yhat"], Drift().fit(regular).predict(7)["yhat"]], axis=0
+    )
+    assert np.allclose(forecast.loc["bread", "yhat"], regular_mean)
+    assert set(auto.backtest_[auto.backtest_["model"] == "default"][ID]) == {"bread", "gift-box"}
