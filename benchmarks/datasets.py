@@ -21,6 +21,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from benchmarks.machine import describe_machine
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 CHILD = r"""
@@ -68,21 +70,6 @@ def _run_once(folder: Path, out: Path, freq: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.platform()}"
-
-
 def main() -> None:
     """Generate the demo export, build the datasets `repeats` times, write the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -108,7 +95,7 @@ def main() -> None:
         "",
         f"Command: `python -m benchmarks.datasets --repeats {args.repeats}` (also `make bench`)",
         f"Date: {time.strftime('%Y-%m-%d')}",
-        f"Machine: {_machine()}",
+        f"Machine: {describe_machine()}",
         "Versions: "
         + ", ".join(
             f"{name} {version(name)}" for name in ("pandas", "numpy", "pyarrow", "holidays")

@@ -97,7 +97,8 @@ def cross_validation(
         )
         for model in members:
             fitted = clone(model).fit(train, freq=freq)
-            forecast = fitted.predict(windows.h, levels=levels)
+            future = actual.drop(columns=[TARGET])  # known-in-advance columns (price, promo)
+            forecast = fitted.predict(windows.h, levels=levels, future=future)
             forecast[STEP] = np.tile(np.arange(1, windows.h + 1), len(forecast) // windows.h)
             forecast = forecast.drop(columns=[TIME]).merge(truth, on=[ID, STEP], how="inner")
             forecast[CUTOFF] = forecast[ID].map(cutoffs).to_numpy()

@@ -17,6 +17,8 @@ from features.synthetic import make_small_panel
 from training.models import MODELS
 
 H = 9
+#: Bytes a model may need whatever the number of series: a global model carries its trees.
+FIXED_SIZE = {"GlobalRegressor": 3_000_000}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,8 @@ def check_pickles_and_forecasts_the_same(model, panel, tmp_path: Path) -> None: 
     joblib.dump(fitted, path)
     again = joblib.load(path)
     pd.testing.assert_frame_equal(again.predict(H), fitted.predict(H))
-    assert path.stat().st_size < 50_000 + 2_000 * panel[ID].nunique()
+    fixed = FIXED_SIZE.get(type(model).__name__, 50_000)
+    assert path.stat().st_size < fixed + 2_000 * panel[ID].nunique()
 
 
 def check_deterministic(model, panel) -> None:  # type: ignore[no-untyped-def]

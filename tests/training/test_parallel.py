@@ -8,7 +8,7 @@ import pytest
 from features.schema import ID, TARGET, TIME
 from features.synthetic import make_small_panel
 from training.auto import AutoForecaster
-from training.models import Naive, SeasonalNaive
+from training.models import DynamicOptimizedTheta, Naive
 from training.models.smoothing import ExponentialSmoothing
 from training.parallel import dask_backend, fan_out
 
@@ -25,7 +25,8 @@ def test_fan_out_keeps_input_order() -> None:
 
 
 def _default(n_jobs: int) -> AutoForecaster:
-    members = [Naive(), SeasonalNaive(), ExponentialSmoothing("damped")]
+    # DynamicOptimizedTheta is fitted series by series, so it goes through fan_out (and Dask).
+    members = [Naive(), DynamicOptimizedTheta(), ExponentialSmoothing("damped")]
     return AutoForecaster(members, h=7, n_windows=2, n_jobs=n_jobs)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from training.base import BaseForecaster
 from training.errors import UnknownModelError
+from training.models.arima import AutoARIMA
 from training.models.baselines import Drift, Naive, SeasonalNaive, WindowAverage
+from training.models.ets import AutoETS
+from training.models.global_ml import GlobalLinear, GlobalRegressor
 from training.models.intermittent import (
     ADIDA,
     IMAPA,
@@ -15,6 +18,7 @@ from training.models.intermittent import (
     classify_demand,
 )
 from training.models.smoothing import ExponentialSmoothing
+from training.models.theta import DynamicOptimizedTheta, Theta
 
 MODELS: dict[str, type[BaseForecaster]] = {
     "naive": Naive,
@@ -22,6 +26,12 @@ MODELS: dict[str, type[BaseForecaster]] = {
     "window_average": WindowAverage,
     "drift": Drift,
     "exponential_smoothing": ExponentialSmoothing,
+    "auto_ets": AutoETS,
+    "theta": Theta,
+    "dynamic_theta": DynamicOptimizedTheta,
+    "auto_arima": AutoARIMA,
+    "global_hgb": GlobalRegressor,
+    "global_linear": GlobalLinear,
     "simple_es": SimpleExponentialSmoothing,
     "croston": Croston,
     "tsb": TSB,
@@ -43,13 +53,19 @@ __all__ = [
     "IMAPA",
     "MODELS",
     "TSB",
+    "AutoARIMA",
+    "AutoETS",
     "AutoIntermittent",
     "Croston",
     "Drift",
+    "DynamicOptimizedTheta",
     "ExponentialSmoothing",
+    "GlobalLinear",
+    "GlobalRegressor",
     "Naive",
     "SeasonalNaive",
     "SimpleExponentialSmoothing",
+    "Theta",
     "WindowAverage",
     "classify_demand",
     "make_model",

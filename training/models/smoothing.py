@@ -2,87 +2,38 @@
 
 The recursions run once over time for all series and a grid of smoothing parameters at the same
 time (arrays of series x candidates), and each series keeps the candidate with the least in-sample
-squared one-step error. Seasonality is removed first by classical multiplicative decomposition
-when the 90 % autocorrelation test of the M3 Theta method finds it, and put back afterwards.
+squared one-step error. Seasonality is removed first by classical decomposition when the 90 %
+autocorrelation test of the M3 Theta method finds it (training.models.seasonality), and put back
+afterwards.
 This is the M4 competition's "Comb" benchmark family, at numpy speed.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from training.base import BaseForecaster, SeriesBatch
+from training.models.seasonality import Seasonality, deseasonalize
 
-#: Critical value of the one-sided 90 % seasonality test (Assimakopoulos & Nikolopoulos 2000).
-SEASONALITY_Z = 1.645
 #: Observations the initial slope is fitted on.
 INIT_POINTS = 8
 
 
-def seasonality_test(y: np.ndarray, m: int) -> bool:
-    """Whether lag-m autocorrelation is significant at 90 % (the test M3's Theta method uses)."""
-    n = len(y)
-    if m < 2 or n < 3 * m or np.any(y <= 0):
-        return False
-    centred = y - y.mean()
-    denominator = float(centred @ centred)
-    if denominator <= 0:
-        return False
-    acf = np.array([centred[k:] @ centred[:-k] / denominator for k in range(1, m + 1)])
-    limit = SEASONALITY_Z * np.sqrt((1 + 2 * np.sum(acf[: m - 1] ** 2)) / n)
-    return bool(abs(acf[m - 1]) > limit)
-
-
-def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
-    """Multiplicative seasonal indices (mean 1) by classical decomposition, aligned to y's end.
-
-    Index k applies to positions p with p % m == k when counted from the series' start.
-    """
-    n = len(y)
-    weights = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
-    trend = np.convolve(y, weights, mode="valid")
-    offset = (len(weights) - 1) // 2
-    ratios = np.full(n, np.nan)
-    ratios[offset : offset + len(trend)] = y[offset : offset + len(trend)] / trend
-    per_phase = np.array([np.nanmean(ratios[k::m]) for k in range(m)])
-    per_phase = np.where(np.isfinite(per_phase), per_phase, 1.0)
-    return per_phase / per_phase.mean()
-
-
-@dataclass(frozen=True)
-class Deseasonalised:
-    """Seasonally adjusted series (right-aligned in a padded matrix) and how to reseasonalise."""
-
-    adjusted: np.ndarray
-    indices: np.ndarray
-    lengths: np.ndarray
-
-
-def deseasonalise(values: list[np.ndarray], m: int, test: bool = True) -> Deseasonalised:
-    """Divide out multiplicative seasonality where the test finds it; pad right-aligned with NaN."""
-    lengths = np.array([len(y) for y in values])
-    width = int(lengths.max())
+def deseasonalise_all(
+    values: list[np.ndarray], m: int, test: bool = True
+) -> tuple[np.ndarray, list[Seasonality | None]]:
+    """Seasonally adjusted series, right-aligned in a NaN-padded matrix, and their seasonality."""
+    width = max(len(y) for y in values)
     adjusted = np.full((len(values), width), np.nan)
-    indices = np.ones((len(values), max(m, 1)))
+    seasons: list[Seasonality | None] = []
     for row, y in enumerate(values):
-        if m > 1 and (seasonality_test(y, m) if test else len(y) >= 2 * m and np.all(y > 0)):
-            indices[row] = seasonal_indices(y, m)
-            factors = indices[row][np.arange(len(y)) % m]
-            adjusted[row, width - len(y) :] = y / factors
-        else:
-            adjusted[row, width - len(y) :] = y
-    return Deseasonalised(adjusted=adjusted, indices=indices, lengths=lengths)
-
-
-def future_factors(indices: np.ndarray, lengths: np.ndarray, h: int) -> np.ndarray:
-    """Seasonal factors of the h periods after each series' end, shape (n_series, h)."""
-    m = indices.shape[1]
-    phases = (lengths[:, None] + np.arange(h)[None, :]) % m
-    return np.take_along_axis(indices, phases, axis=1)
+        part, season = deseasonalize(np.asarray(y, dtype="float64"), m, test=test)
+        adjusted[row, width - len(y) :] = part
+        seasons.append(season)
+    return adjusted, seasons
 
 
 def _grid(trend: str) -> np.ndarray:
@@ -168,17 +119,20 @@ class ExponentialSmoothing(BaseForecaster):
     def _fit(self, panel: pd.DataFrame, batch: SeriesBatch) -> None:
         if self.trend not in ("none", "linear", "damped"):
             raise ValueError(f"trend must be 'none', 'linear' or 'damped', got {self.trend!r}")
-        seasonal = deseasonalise(batch.values, self.season_length_, self.seasonality_test)
-        params, level, slope = fit_smoothing(seasonal.adjusted, self.trend)
+        adjusted, self.seasons_ = deseasonalise_all(
+            batch.values, self.season_length_, self.seasonality_test
+        )
+        params, self.level_, self.slope_ = fit_smoothing(adjusted, self.trend)
         self.params_ = params.astype("float32")
-        self.level_ = level
-        self.slope_ = slope
-        self.indices_ = seasonal.indices.astype("float32")
-        self.lengths_ = seasonal.lengths
 
     def _predict_mean(self, h: int, future: pd.DataFrame | None) -> np.ndarray:
         phi = self.params_[:, 2].astype("float64")[:, None]
         powers = phi ** np.arange(1, h + 1)[None, :]
         damp = np.cumsum(powers, axis=1) if self.trend != "none" else np.zeros_like(powers)
         adjusted = self.level_[:, None] + damp * self.slope_[:, None]
-        return adjusted * future_factors(self.indices_.astype("float64"), self.lengths_, h)
+        return np.vstack(
+            [
+                row if s is None else s.apply(row)
+                for row, s in zip(adjusted, self.seasons_, strict=True)
+            ]
+        )
