@@ -31,8 +31,12 @@ format: venv
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
+# statsforecast (the M3 peer) needs pandas < 3, so benchmarks/m3.py runs it in its own pinned
+# virtualenv (benchmarks/.work/peer-venv, from benchmarks/peer-requirements.txt) in the same run.
 bench: venv
 	$(BIN)/python -m benchmarks.datasets
+	$(BIN)/python -m benchmarks.m3 --n-jobs 2
+	$(BIN)/python -m benchmarks.scale --n-jobs 2
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
