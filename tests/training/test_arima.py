@@ -6,27 +6,16 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
+from model_panels import panel_of
 from scipy.optimize._numdiff import approx_derivative
 from sklearn.exceptions import NotFittedError
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from statsmodels.tsa.stattools import kpss
 
 import training.models.arima as arima
-from features.schema import ID, TARGET, TIME
+from features.schema import ID
 from training.models.arima import AutoARIMA, Order, css_jacobian, css_residuals, kpss_statistic
-
-
-def panel_of(series: dict[str, np.ndarray], freq: str = "MS") -> pd.DataFrame:
-    """A canonical panel from arrays keyed by series id."""
-    frames = [
-        pd.DataFrame(
-            {ID: uid, TIME: pd.date_range("2000-01-01", periods=len(y), freq=freq), TARGET: y}
-        )
-        for uid, y in series.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
 
 
 def ar1(n: int, phi: float, seed: int) -> np.ndarray:

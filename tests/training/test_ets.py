@@ -6,12 +6,12 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
+from model_panels import panel_of
 from sklearn.exceptions import NotFittedError
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from features.schema import ID, TARGET, TIME
+from features.schema import ID
 from training.models.ets import (
     AutoETS,
     fit_fast,
@@ -26,17 +26,6 @@ SM_ARGS = {
     "AAN": {"error": "add", "trend": "add"},
     "AAdN": {"error": "add", "trend": "add", "damped_trend": True},
 }
-
-
-def panel_of(series: dict[str, np.ndarray], freq: str = "MS") -> pd.DataFrame:
-    """A canonical panel from arrays keyed by series id."""
-    frames = [
-        pd.DataFrame(
-            {ID: uid, TIME: pd.date_range("2000-01-01", periods=len(y), freq=freq), TARGET: y}
-        )
-        for uid, y in series.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
 
 
 def simulate(n: int, alpha: float, beta: float, phi: float, trend: float, seed: int) -> np.ndarray:

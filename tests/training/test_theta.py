@@ -6,15 +6,15 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
+from model_panels import panel_of
 from scipy.optimize import minimize
 from sklearn.exceptions import NotFittedError
 from statsmodels.tsa.forecasting.theta import ThetaModel
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import acf as sm_acf
 
-from features.schema import ID, TARGET, TIME
+from features.schema import ID
 from training.models.seasonality import classical_decomposition, seasonality_test
 from training.models.theta import (
     DynamicOptimizedTheta,
@@ -26,17 +26,6 @@ from training.models.theta import (
 )
 
 PATTERN = np.array([0.6, 0.8, 1.0, 1.2, 1.4, 1.0, 0.9, 1.1, 1.3, 0.9, 0.7, 1.1])
-
-
-def panel_of(series: dict[str, np.ndarray], freq: str = "MS") -> pd.DataFrame:
-    """A canonical panel from arrays keyed by series id."""
-    frames = [
-        pd.DataFrame(
-            {ID: uid, TIME: pd.date_range("2000-01-01", periods=len(y), freq=freq), TARGET: y}
-        )
-        for uid, y in series.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
 
 
 def seasonal_series(seed: int = 0, n: int = 72) -> np.ndarray:
