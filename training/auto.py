@@ -26,7 +26,7 @@ from training.models.intermittent import SPARSE_CLASSES, classify_demand
 from training.selection import combine, error_weights
 
 
-def _with(model: BaseForecaster, **params: object) -> BaseForecaster:
+def configured(model: BaseForecaster, **params: object) -> BaseForecaster:
     """A clone of `model` with those of `params` it accepts."""
     accepted = model.get_params(deep=False)
     return clone(model).set_params(**{k: v for k, v in params.items() if k in accepted})
@@ -95,7 +95,9 @@ class AutoForecaster(BaseForecaster):
         self.alias = alias
 
     def _prepare(self, models: Sequence[BaseForecaster]) -> list[BaseForecaster]:
-        members = [_with(m, season_length=self.season_length_, n_jobs=self.n_jobs) for m in models]
+        members = [
+            configured(m, season_length=self.season_length_, n_jobs=self.n_jobs) for m in models
+        ]
         names = [m.alias_name for m in members]
         if len(set(names)) != len(names):
             raise TrainingError(f"candidate models need distinct aliases, got {names}")
