@@ -25,6 +25,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunS
 from features.manifest import Manifest
 from features.schema import ID, LEVEL, TARGET, TIME
 from training.pipeline import TrainingResult
+from training.pyfunc import BUNDLE, AnticipateModel, ForecastBundle
 
 EXPERIMENT = "anticipate"
 #: MLflow accepts at most this many characters in a param value.
@@ -143,6 +144,7 @@ def log_training(
     artifact_location: str | None = None,
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
+    bundle: ForecastBundle | None = None,
 ) -> str:
     """Log a training result as one finished MLflow run and return its id.
 
@@ -176,11 +178,40 @@ def log_training(
                 (charts / f"{_safe(uid)}.png").write_bytes(fan_chart(series, forecast, uid))
             client.log_artifacts(run_id, str(charts), artifact_path="fan_charts")
         client.log_text(run_id, environment_text(), "environment/requirements.txt")
+        if bundle is not None:
+            log_forecast_model(client, run_id, bundle)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
     except BaseException:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
     return run_id
+
+
+def log_forecast_model(client: MlflowClient, run_id: str, bundle: ForecastBundle) -> str:
+    """Log the bundle as the run's pyfunc model (signature, input example); return its URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(client.tracking_uri)  # the fluent log_model API reads it
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = bundle.save(Path(scratch) / "bundle.joblib")
+            example = pd.DataFrame({ID: bundle.levels[ID].head(2).astype("str")})
+            output = bundle.forecast(list(example[ID]), None, None)
+            params = {"horizon": bundle.horizon, "levels": list(bundle.interval_levels)}
+            signature = infer_signature(example, output, params=params)
+            with mlflow.start_run(run_id=run_id):
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=AnticipateModel(),
+                    artifacts={BUNDLE: str(path)},
+                    signature=signature,
+                    input_example=example,
+                )
+        return info.model_uri
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def _safe(name: str) -> str:

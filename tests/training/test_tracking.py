@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -14,6 +17,7 @@ from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset
 from training.config import TrainConfig
 from training.pipeline import run_training
+from training.pyfunc import ForecastBundle
 from training.tracking import log_training
 
 
@@ -58,3 +62,47 @@ def test_run_records_params_metrics_inputs_and_artifacts(trained, tmp_path: Path
     assert {"backtest", "fan_charts", "environment"} <= artifacts
     charts = client.list_artifacts(run_id, "fan_charts")
     assert charts and all(c.path.endswith(".png") for c in charts)
+
+
+LOAD_IN_FRESH_PROCESS = """
+import sys, mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(f"runs:/{sys.argv[2]}/model")
+ids = pd.read_parquet(sys.argv[3])["unique_id"].drop_duplicates().sort_values()
+out = model.predict(pd.DataFrame({"unique_id": ids}), params={"horizon": 7, "levels": [80, 95]})
+out.to_parquet(sys.argv[4])
+"""
+
+
+@pytest.mark.slow
+def test_logged_model_reproduces_the_forecasts_in_a_fresh_process(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The pyfunc model loaded by URI in a new process gives exactly the logged forecasts."""
+    result, demand, trend = trained
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    bundle = ForecastBundle(result.model, result.levels, 7, (80, 95), result.freq)
+    run_id = log_training(
+        MlflowClient(tracking_uri=uri),
+        result,
+        [demand.manifest],
+        trend.frame[[ID, TIME, TARGET]],
+        artifact_location=str(tmp_path / "artifacts"),
+        bundle=bundle,
+    )
+    expected = bundle.forecast(None, None, None)
+    expected.to_parquet(tmp_path / "expected.parquet")
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_IN_FRESH_PROCESS,
+            uri,
+            run_id,
+            str(tmp_path / "expected.parquet"),
+            str(tmp_path / "out.parquet"),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    again = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(again, expected, check_dtype=False)
