@@ -186,3 +186,23 @@ def _with_backtest_bounds(
             out.loc[rows, f"yhat_lo_{level}"] = (mean + series_scale * lower[steps - 1]).clip(0)
             out.loc[rows, f"yhat_hi_{level}"] = mean + series_scale * upper[steps - 1]
     return out
+
+
+def backtest_score(
+    model: AutoForecaster,
+    demand: DemandDataset,
+    trend: TrendDataset | None,
+    season_length: int,
+    metric: str = "mase",
+) -> float:
+    """Refit a copy of `model`'s configuration on these datasets and score its backtest.
+
+    This puts a champion trained on older data on the same data and windows as a candidate.
+    """
+    from sklearn.base import clone
+
+    panel = training_panel(demand, trend)[[ID, TIME, TARGET]]
+    fitted = clone(model).fit(panel, freq=demand.manifest.freq_alias)
+    combined = fitted.backtest_[fitted.backtest_[MODEL] == fitted.alias_name]
+    scored = evaluate(combined, panel, season_length=season_length, levels=(), metrics=[metric])
+    return float(summarize(scored, by=()).iloc[0][metric])

@@ -1,0 +1,78 @@
+"""The promotion gate: a worse model never takes the champion alias by accident."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from features.demand import build_demand_dataset
+from features.ingest import sales_from_frames
+from features.schema import ID, TARGET, TIME
+from features.synthetic import make_demo_sales
+from features.trend import build_trend_dataset
+from training.config import TrainConfig
+from training.pipeline import backtest_score, run_training
+from training.pyfunc import ForecastBundle
+from training.registry import CHALLENGER, CHAMPION, MODEL_NAME, promote, register_with_gate
+from training.tracking import log_training
+
+
+def _train_and_register(client, config, demand, trend, tmp_path, fitted):  # type: ignore[no-untyped-def]
+    """Train, log and register one config; `fitted` maps versions to their fitted models."""
+    result = run_training(config, demand, trend)
+    bundle = ForecastBundle(result.model, result.levels, 7, (80, 95), result.freq)
+    run_id = log_training(
+        client,
+        result,
+        [demand.manifest],
+        trend.frame[[ID, TIME, TARGET]],
+        artifact_location=str(tmp_path / "artifacts"),
+        bundle=bundle,
+    )
+    models = {"v": result.model}
+
+    def rescore(version: str) -> float:
+        return backtest_score(champions[version], demand, trend, result.season_length)
+
+    decision = register_with_gate(
+        client, f"runs:/{run_id}/model", run_id, result.summary["mase"], rescore
+    )
+    champions[decision.version] = models["v"]
+    return decision
+
+
+champions: dict = {}
+
+
+@pytest.mark.slow
+def test_a_worse_model_does_not_move_the_champion(tmp_path: Path) -> None:
+    """The first model becomes champion; a deliberately worse one becomes challenger."""
+    demo = make_demo_sales(seed=4, n_stores=2, n_bakery_items=5, n_web_items=2, n_days=120)
+    demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
+    trend = build_trend_dataset(demand)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    good = TrainConfig.model_validate(
+        {
+            "model": {"horizon": 7, "members": ["dynamic_theta", "seasonal_naive"]},
+            "run": {"n_jobs": 1},
+        }
+    )
+    worse = TrainConfig.model_validate(
+        {"model": {"horizon": 7, "members": ["drift"], "intermittent": None}, "run": {"n_jobs": 1}}
+    )
+    fitted: dict = {}
+    first = _train_and_register(client, good, demand, trend, tmp_path, fitted)
+    assert first.promoted
+    second = _train_and_register(client, worse, demand, trend, tmp_path, fitted)
+    assert not second.promoted
+    assert second.champion_score is not None and second.candidate_score > second.champion_score
+    assert client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == first.version
+    assert client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version == second.version
+    tags = client.get_model_version(MODEL_NAME, second.version).tags
+    assert tags["gate.decision"] == "kept champion" and "mase" in tags["gate.rule"]
+    with pytest.raises(PermissionError, match="--force"):
+        promote(client, second.version)
+    promote(client, second.version, force=True)
+    assert client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == second.version
