@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DIR ?= data/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lint format bench clean mlflow-ui
 
 venv: $(STAMP)
 
@@ -19,6 +19,8 @@ demo: venv
 	$(BIN)/anticipate data demo --out $(DEMO_DIR)
 	$(BIN)/anticipate data build --sales $(DEMO_DIR)/sales.csv \
 		--attributes $(DEMO_DIR)/attributes.csv --out $(DEMO_DIR)/datasets
+	$(BIN)/anticipate train --data $(DEMO_DIR)/datasets
+	$(BIN)/anticipate models list
 
 lint: venv
 	$(BIN)/ruff check .
@@ -40,3 +42,8 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
+
+# The MLflow UI on the local store (loopback only).
+mlflow-ui: venv
+	mkdir -p mlruns
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -8,6 +8,7 @@ Bad data exits with code 2 and the validation report; nothing already built is t
 
 from __future__ import annotations
 
+import subprocess
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from anticipate.settings import get_settings
 from features.demand import build_demand_dataset
 from features.errors import DataError, DataValidationError, DataWarning
 from features.hierarchy import Hierarchy
@@ -37,6 +39,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Demo data and the demand and trend datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(
+    help="Registered model versions: list, compare, promote.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 
 console = Console()
 errors = Console(stderr=True)
@@ -245,6 +251,152 @@ def _print_summary(
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     total = sum(timings.values())
     console.print(f"[dim]took {total:.1f} s[/]")
+
+
+def _client():  # type: ignore[no-untyped-def]
+    """An MLflow client on the configured store (the local SQLite store's folder is created)."""
+    from mlflow import MlflowClient
+
+    settings = get_settings()
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+@app.command("train")
+def train(
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config; defaults when left out.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder with demand/ and trend/ (from data build).")
+    ] = None,
+) -> None:
+    """Backtest, fit, log to MLflow and register a new version behind the promotion gate."""
+    from features.storage import read_demand_dataset, read_trend_dataset
+    from training.config import TrainConfig
+    from training.errors import TrainingError
+    from training.pipeline import backtest_score, run_training
+    from training.pyfunc import ForecastBundle
+    from training.registry import register_with_gate
+    from training.tracking import MODEL_URI_TAG, log_training, using_store
+
+    settings = get_settings()
+    folder = data or settings.demo_dir / "datasets"
+    timings: dict[str, float] = {}
+    try:
+        recipe = TrainConfig.from_toml(config) if config else TrainConfig()
+        demand = _stage("Reading datasets", lambda: read_demand_dataset(folder), timings)
+        trend = read_trend_dataset(folder)
+    except (DataError, TrainingError) as err:
+        errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_DATA) from None
+    result = _stage(
+        f"Backtesting and fitting {trend.manifest.n_series:,} series",
+        lambda: run_training(recipe, demand, trend),
+        timings,
+    )
+    client = _client()
+    bundle = ForecastBundle(
+        result.model, result.levels, recipe.model.horizon, tuple(recipe.model.levels), result.freq
+    )
+    history = trend.frame[["unique_id", "ds", "y"]]
+    run_id = _stage(
+        "Logging the run to MLflow",
+        lambda: log_training(
+            client,
+            result,
+            [demand.manifest, trend.manifest],
+            history,
+            artifact_location=str(settings.mlflow_artifact_root.resolve()),
+            tags={"git_commit": _git_commit()},
+            bundle=bundle,
+        ),
+        timings,
+    )
+
+    def rescore(version: str) -> float:
+        import mlflow
+
+        with using_store(client):
+            loaded = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        champion = loaded.unwrap_python_model().bundle.model
+        return backtest_score(champion, demand, trend, result.season_length)
+
+    decision = _stage(
+        "Registering behind the promotion gate",
+        lambda: register_with_gate(
+            client,
+            client.get_run(run_id).data.tags[MODEL_URI_TAG],
+            run_id,
+            result.summary["mase"],
+            rescore,
+            name=settings.model_name,
+        ),
+        timings,
+    )
+    table = Table(title="Backtest (expected accuracy)")
+    for name in result.summary:
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.3f}" for v in result.summary.values()))
+    console.print(table)
+    verdict = "is the new champion" if decision.promoted else "is a challenger (champion kept)"
+    console.print(
+        f"{settings.model_name} version {decision.version} {verdict}: mase "
+        f"{decision.candidate_score:.4f} vs champion {decision.champion_score or float('nan'):.4f}"
+        f"; run {run_id}",
+        soft_wrap=True,
+    )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every registered version with its aliases, gate decision and backtest MASE."""
+    settings = get_settings()
+    client = _client()
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    table = Table(title=settings.model_name)
+    for column in ("version", "aliases", "mase", "decision", "run"):
+        table.add_column(column)
+    for v in sorted(versions, key=lambda v: int(v.version)):  # int in MLflow 3
+        table.add_row(
+            str(v.version),
+            ", ".join(client.get_model_version(settings.model_name, str(v.version)).aliases),
+            v.tags.get("gate.candidate_mase", ""),
+            v.tags.get("gate.decision", ""),
+            str(v.run_id or ""),
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    version: str,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate said no.")] = False,
+) -> None:
+    """Point the champion alias at VERSION."""
+    from training.registry import promote
+
+    settings = get_settings()
+    try:
+        promote(_client(), version, force=force, name=settings.model_name)
+    except PermissionError as err:
+        errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_DATA) from None
+    console.print(f"{settings.model_name} version {version} is now the champion")
 
 
 def main() -> None:

@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from training.tracking import using_store
+
 MODEL_NAME = "anticipate-demand"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_METRIC = "mase"
-RULE = f"candidate backtest {GATE_METRIC} < champion backtest {GATE_METRIC} on the same data"
+#: A candidate must be better by more than this relative margin; a retrain on unchanged data ties.
+TIE_TOLERANCE = 1e-6
+RULE = (
+    f"candidate backtest {GATE_METRIC} < champion backtest {GATE_METRIC} x (1 - {TIE_TOLERANCE}) "
+    "on the same data and windows"
+)
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,11 @@ def register_with_gate(
         and (
             champion_score is None
             or not math.isfinite(champion_score)
-            or candidate_score < champion_score
+            or candidate_score < champion_score * (1 - TIE_TOLERANCE)
         )
     )
-    version = client.create_model_version(name, model_uri, run_id=run_id)
+    with using_store(client):  # the registry looks the logged model up through the global URI
+        version = client.create_model_version(name, model_uri, run_id=run_id)
     try:
         tags = {
             "gate.rule": RULE,

@@ -14,7 +14,8 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import distributions
 from pathlib import Path
 
@@ -31,6 +32,8 @@ EXPERIMENT = "anticipate"
 #: MLflow accepts at most this many characters in a param value.
 PARAM_LIMIT = 6000
 FAN_CHARTS = 6
+#: Run tag holding the URI of the logged pyfunc model (what the registry registers).
+MODEL_URI_TAG = "anticipate.model_uri"
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
@@ -179,7 +182,8 @@ def log_training(
             client.log_artifacts(run_id, str(charts), artifact_path="fan_charts")
         client.log_text(run_id, environment_text(), "environment/requirements.txt")
         if bundle is not None:
-            log_forecast_model(client, run_id, bundle)
+            model_uri = log_forecast_model(client, run_id, bundle)
+            client.set_tag(run_id, MODEL_URI_TAG, model_uri)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
     except BaseException:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
@@ -187,31 +191,45 @@ def log_training(
     return run_id
 
 
+@contextmanager
+def using_store(client: MlflowClient) -> Iterator[None]:
+    """Point MLflow's process-wide tracking and registry URIs at `client`'s store for a while.
+
+    The fluent `log_model` and the registry's lookup of logged models read the global URI; this
+    keeps them on the same store as the explicit client, and puts the old URIs back afterwards.
+    """
+    import mlflow
+
+    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_registry_uri(client._registry_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry)
+
+
 def log_forecast_model(client: MlflowClient, run_id: str, bundle: ForecastBundle) -> str:
     """Log the bundle as the run's pyfunc model (signature, input example); return its URI."""
     import mlflow
     from mlflow.models import infer_signature
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(client.tracking_uri)  # the fluent log_model API reads it
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = bundle.save(Path(scratch) / "bundle.joblib")
-            example = pd.DataFrame({ID: bundle.levels[ID].head(2).astype("str")})
-            output = bundle.forecast(list(example[ID]), None, None)
-            params = {"horizon": bundle.horizon, "levels": list(bundle.interval_levels)}
-            signature = infer_signature(example, output, params=params)
-            with mlflow.start_run(run_id=run_id):
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=AnticipateModel(),
-                    artifacts={BUNDLE: str(path)},
-                    signature=signature,
-                    input_example=example,
-                )
-        return info.model_uri
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with using_store(client), tempfile.TemporaryDirectory() as scratch:
+        path = bundle.save(Path(scratch) / "bundle.joblib")
+        example = pd.DataFrame({ID: bundle.levels[ID].head(2).astype("str")})
+        output = bundle.forecast(list(example[ID]), None, None)
+        params = {"horizon": bundle.horizon, "levels": list(bundle.interval_levels)}
+        signature = infer_signature(example, output, params=params)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=AnticipateModel(),
+                artifacts={BUNDLE: str(path)},
+                signature=signature,
+                input_example=example,
+            )
+    return info.model_uri
 
 
 def _safe(name: str) -> str:
