@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from training.tracking import using_store
-
 MODEL_NAME = "anticipate-demand"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -45,7 +43,7 @@ class GateDecision:
 def champion_version(client: MlflowClient, name: str = MODEL_NAME) -> str | None:
     """The version the champion alias points at, if any."""
     try:
-        return client.get_model_version_by_alias(name, CHAMPION).version
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
@@ -79,8 +77,9 @@ def register_with_gate(
             or candidate_score < champion_score * (1 - TIE_TOLERANCE)
         )
     )
-    with using_store(client):  # the registry looks the logged model up through the global URI
-        version = client.create_model_version(name, model_uri, run_id=run_id)
+    model_id = model_uri.rsplit("/", 1)[-1] if model_uri.startswith("models:/m-") else None
+    source = client.get_logged_model(model_id).artifact_location if model_id else model_uri
+    version = client.create_model_version(name, source, run_id=run_id, model_id=model_id)
     try:
         tags = {
             "gate.rule": RULE,
@@ -99,7 +98,7 @@ def register_with_gate(
     except BaseException:
         client.delete_model_version(name, version.version)
         raise
-    return GateDecision(version.version, promoted, candidate_score, champion_score, current)
+    return GateDecision(str(version.version), promoted, candidate_score, champion_score, current)
 
 
 def promote(

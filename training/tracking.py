@@ -193,21 +193,21 @@ def log_training(
 
 @contextmanager
 def using_store(client: MlflowClient) -> Iterator[None]:
-    """Point MLflow's process-wide tracking and registry URIs at `client`'s store for a while.
+    """Point MLflow's process-wide tracking URI at `client`'s store for a while.
 
-    The fluent `log_model` and the registry's lookup of logged models read the global URI; this
+    The fluent `log_model` and `load_model("models:/...")` read the global URI; this
     keeps them on the same store as the explicit client, and puts the old URIs back afterwards.
     """
     import mlflow
 
-    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # Only the tracking URI: the registry URI follows it unless set, and setting it back
+    # explicitly would pin every later client's registry to this store.
+    tracking = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(client.tracking_uri)
-    mlflow.set_registry_uri(client._registry_uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(tracking)
-        mlflow.set_registry_uri(registry)
 
 
 def log_forecast_model(client: MlflowClient, run_id: str, bundle: ForecastBundle) -> str:

@@ -16,7 +16,7 @@ from training.config import TrainConfig
 from training.pipeline import backtest_score, run_training
 from training.pyfunc import ForecastBundle
 from training.registry import CHALLENGER, CHAMPION, MODEL_NAME, promote, register_with_gate
-from training.tracking import log_training
+from training.tracking import MODEL_URI_TAG, log_training
 
 
 def _train_and_register(client, config, demand, trend, tmp_path, fitted):  # type: ignore[no-untyped-def]
@@ -31,19 +31,14 @@ def _train_and_register(client, config, demand, trend, tmp_path, fitted):  # typ
         artifact_location=str(tmp_path / "artifacts"),
         bundle=bundle,
     )
-    models = {"v": result.model}
 
     def rescore(version: str) -> float:
-        return backtest_score(champions[version], demand, trend, result.season_length)
+        return backtest_score(fitted[version], demand, trend, result.season_length)
 
-    decision = register_with_gate(
-        client, f"runs:/{run_id}/model", run_id, result.summary["mase"], rescore
-    )
-    champions[decision.version] = models["v"]
+    uri = client.get_run(run_id).data.tags[MODEL_URI_TAG]
+    decision = register_with_gate(client, uri, run_id, result.summary["mase"], rescore)
+    fitted[decision.version] = result.model
     return decision
-
-
-champions: dict = {}
 
 
 @pytest.mark.slow
@@ -68,11 +63,11 @@ def test_a_worse_model_does_not_move_the_champion(tmp_path: Path) -> None:
     second = _train_and_register(client, worse, demand, trend, tmp_path, fitted)
     assert not second.promoted
     assert second.champion_score is not None and second.candidate_score > second.champion_score
-    assert client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == first.version
-    assert client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version == second.version
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == first.version
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version) == second.version
     tags = client.get_model_version(MODEL_NAME, second.version).tags
     assert tags["gate.decision"] == "kept champion" and "mase" in tags["gate.rule"]
     with pytest.raises(PermissionError, match="--force"):
         promote(client, second.version)
     promote(client, second.version, force=True)
-    assert client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version == second.version
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == second.version
