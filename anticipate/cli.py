@@ -276,6 +276,78 @@ def _git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+class TrainingProgress:
+    """A rich progress bar over the stages of a training run, with each stage's time.
+
+    One overall bar counts the stages; every stage gets its own line that shows a spinner while it
+    runs and its duration when done. `step(name)` closes the running stage and opens the next one,
+    so it doubles as the progress callback of `run_training`.
+    """
+
+    def __init__(self, stages: list[str]) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.overall = self.progress.add_task("[bold]Training", total=len(stages))
+        self.timings: dict[str, float] = {}
+        self._current: tuple[int, str, float] | None = None
+
+    def __enter__(self) -> TrainingProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.finish()
+        self.progress.stop()
+
+    def step(self, name: str) -> None:
+        """Finish the running stage (if any) and start `name`."""
+        self.finish()
+        task = self.progress.add_task(name, total=1)
+        self._current = (task, name, time.perf_counter())
+
+    def finish(self) -> None:
+        """Mark the running stage done with its duration."""
+        if self._current is None:
+            return
+        task, name, started = self._current
+        took = time.perf_counter() - started
+        self.timings[name] = took
+        self.progress.update(task, completed=1, description=f"{name} [dim]({took:.1f} s)[/]")
+        self.progress.advance(self.overall)
+        self._current = None
+
+
+TRAIN_STAGES = [
+    "Reading datasets",
+    "Backtesting and fitting",
+    "Forecasting every series and level",
+    "Scoring the backtest",
+    "Logging the run to MLflow",
+    "Re-scoring the champion and registering",
+]
+PIPELINE_STAGES = {
+    "backtest and fit": TRAIN_STAGES[1],
+    "forecast": TRAIN_STAGES[2],
+    "score": TRAIN_STAGES[3],
+}
+
+
 @app.command("train")
 def train(
     config: Annotated[
@@ -285,69 +357,39 @@ def train(
         Path | None, typer.Option(help="Folder with demand/ and trend/ (from data build).")
     ] = None,
 ) -> None:
-    """Backtest, fit, log to MLflow and register a new version behind the promotion gate."""
+    """Backtest, fit, log to MLflow and register a new version behind the promotion gate.
+
+    Ctrl-C at any point leaves the registry as it was: the run is marked failed, a version
+    registered part way is deleted and no alias moves.
+    """
     from features.storage import read_demand_dataset, read_trend_dataset
     from training.config import TrainConfig
     from training.errors import TrainingError
-    from training.pipeline import backtest_score, run_training
-    from training.pyfunc import ForecastBundle
-    from training.registry import register_with_gate
-    from training.tracking import MODEL_URI_TAG, log_training, using_store
 
     settings = get_settings()
     folder = data or settings.demo_dir / "datasets"
-    timings: dict[str, float] = {}
     try:
         recipe = TrainConfig.from_toml(config) if config else TrainConfig()
-        demand = _stage("Reading datasets", lambda: read_demand_dataset(folder), timings)
-        trend = read_trend_dataset(folder)
-    except (DataError, TrainingError) as err:
+    except TrainingError as err:
         errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_DATA) from None
-    result = _stage(
-        f"Backtesting and fitting {trend.manifest.n_series:,} series",
-        lambda: run_training(recipe, demand, trend),
-        timings,
-    )
-    client = _client()
-    bundle = ForecastBundle(
-        result.model, result.levels, recipe.model.horizon, tuple(recipe.model.levels), result.freq
-    )
-    history = trend.frame[["unique_id", "ds", "y"]]
-    run_id = _stage(
-        "Logging the run to MLflow",
-        lambda: log_training(
-            client,
-            result,
-            [demand.manifest, trend.manifest],
-            history,
-            artifact_location=str(settings.mlflow_artifact_root.resolve()),
-            tags={"git_commit": _git_commit()},
-            bundle=bundle,
-        ),
-        timings,
-    )
-
-    def rescore(version: str) -> float:
-        import mlflow
-
-        with using_store(client):
-            loaded = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-        champion = loaded.unwrap_python_model().bundle.model
-        return backtest_score(champion, demand, trend, result.season_length)
-
-    decision = _stage(
-        "Registering behind the promotion gate",
-        lambda: register_with_gate(
-            client,
-            client.get_run(run_id).data.tags[MODEL_URI_TAG],
-            run_id,
-            result.summary["mase"],
-            rescore,
-            name=settings.model_name,
-        ),
-        timings,
-    )
+    try:
+        with TrainingProgress(TRAIN_STAGES) as stages:
+            stages.step(TRAIN_STAGES[0])
+            try:
+                demand = read_demand_dataset(folder)
+                trend = read_trend_dataset(folder)
+            except (DataError, TrainingError) as err:
+                errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
+                raise typer.Exit(EXIT_BAD_DATA) from None
+            outcome = _train_log_register(recipe, demand, trend, stages)
+    except KeyboardInterrupt:
+        errors.print(
+            "Interrupted: the run is marked failed and the registry is unchanged.",
+            style="bold red",
+        )
+        raise typer.Exit(130) from None
+    result, run_id, decision = outcome
     table = Table(title="Backtest (expected accuracy)")
     for name in result.summary:
         table.add_column(name, justify="right")
@@ -357,9 +399,68 @@ def train(
     console.print(
         f"{settings.model_name} version {decision.version} {verdict}: mase "
         f"{decision.candidate_score:.4f} vs champion {decision.champion_score or float('nan'):.4f}"
-        f"; run {run_id}",
+        f"; run {run_id}; took {sum(stages.timings.values()):.1f} s",
         soft_wrap=True,
     )
+
+
+def _train_log_register(recipe, demand, trend, stages: TrainingProgress):  # type: ignore[no-untyped-def]
+    """Run the pipeline, log the run and register the version, reporting each stage."""
+    import mlflow
+
+    from training.errors import TrainingError
+    from training.pipeline import backtest_score, run_training
+    from training.pyfunc import ForecastBundle
+    from training.registry import register_with_gate
+    from training.tracking import MODEL_URI_TAG, log_training, using_store
+
+    settings = get_settings()
+    result = run_training(recipe, demand, trend, progress=lambda s: stages.step(PIPELINE_STAGES[s]))
+    stages.step(TRAIN_STAGES[4])
+    client = _client()
+    bundle = ForecastBundle(
+        result.model, result.levels, recipe.model.horizon, tuple(recipe.model.levels), result.freq
+    )
+    run_id = log_training(
+        client,
+        result,
+        [demand.manifest, trend.manifest],
+        trend.frame[["unique_id", "ds", "y"]],
+        artifact_location=str(settings.mlflow_artifact_root.resolve()),
+        tags={"git_commit": _git_commit()},
+        bundle=bundle,
+    )
+    stages.step(TRAIN_STAGES[5])
+
+    def load(version: str):  # type: ignore[no-untyped-def]
+        with using_store(client):
+            return mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+
+    def rescore(version: str) -> float:
+        champion = load(version).unwrap_python_model().bundle.model
+        return backtest_score(champion, demand, trend, result.season_length)
+
+    def verify(version: str) -> None:
+        """The registered version loads and forecasts one step of one series, all finite."""
+        import numpy as np
+        import pandas as pd
+
+        first = str(result.levels["unique_id"].iloc[0])
+        frame = load(version).predict(pd.DataFrame({"unique_id": [first]}), params={"horizon": 1})
+        if len(frame) != 1 or not np.isfinite(frame["yhat"].to_numpy(dtype=float)).all():
+            raise TrainingError(f"registered version {version} does not forecast {first!r}")
+
+    decision = register_with_gate(
+        client,
+        client.get_run(run_id).data.tags[MODEL_URI_TAG],
+        run_id,
+        result.summary["mase"],
+        rescore,
+        name=settings.model_name,
+        verify=verify,
+    )
+    stages.finish()
+    return result, run_id, decision
 
 
 @models_app.command("list")
@@ -379,6 +480,140 @@ def models_list() -> None:
             v.tags.get("gate.decision", ""),
             str(v.run_id or ""),
         )
+    console.print(table)
+
+
+#: How to read each compared metric: lower, higher, or closest to a target is better.
+BETTER = {
+    "mase": "lower",
+    "rmsse": "lower",
+    "smape": "lower",
+    "wape": "lower",
+    "bias": "zero",
+    "coverage_80": 80.0,
+    "coverage_95": 95.0,
+    "direction_hit_rate": "higher",
+}
+
+
+def _best(metric: str, values: dict[str, float]) -> set[str]:
+    """The versions with the best value of `metric` (ties all win)."""
+    import math
+
+    rule = BETTER.get(metric.rsplit(".", 1)[-1], "lower")
+    finite = {k: v for k, v in values.items() if math.isfinite(v)}
+    if not finite:
+        return set()
+    if rule == "lower":
+        key = finite.get
+    elif rule == "higher":
+        key = lambda k: -finite[k]  # noqa: E731
+    elif rule == "zero":
+        key = lambda k: abs(finite[k])  # noqa: E731
+    else:
+        target = float(rule)
+        scale = 100.0 if max(finite.values()) > 1.0 else 1.0
+        key = lambda k: abs(finite[k] * (100.0 / scale) - target)  # noqa: E731
+    best = min(key(k) for k in finite)  # type: ignore[operator]
+    return {k for k in finite if key(k) == best}  # type: ignore[operator]
+
+
+@models_app.command("compare")
+def models_compare(
+    versions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Versions to compare; the champion and the latest five by default."),
+    ] = None,
+    levels: Annotated[bool, typer.Option(help="Also compare MASE per hierarchy level.")] = True,
+) -> None:
+    """Backtest metrics of registered versions side by side, the best of each row in bold.
+
+    Each version's numbers are its own backtest's, on the data it was trained on; the gate's
+    re-scored comparison on the same data is in the `gate` rows.
+    """
+    from mlflow.exceptions import MlflowException
+
+    settings = get_settings()
+    client = _client()
+    found = {
+        str(v.version): v for v in client.search_model_versions(f"name='{settings.model_name}'")
+    }
+    if not found:
+        errors.print(
+            f"No versions of {settings.model_name} are registered yet; run anticipate train."
+        )
+        raise typer.Exit(EXIT_BAD_DATA)
+    if versions:
+        unknown = [v for v in versions if v not in found]
+        if unknown:
+            errors.print(
+                f"Error: {settings.model_name} has no version {', '.join(unknown)}; "
+                f"registered: {', '.join(sorted(found, key=int))}",
+                style="bold red",
+            )
+            raise typer.Exit(EXIT_BAD_DATA)
+        chosen = list(dict.fromkeys(versions))
+    else:
+        chosen = sorted(found, key=int)[-5:]
+        try:
+            champion = str(
+                client.get_model_version_by_alias(settings.model_name, "champion").version
+            )
+        except MlflowException:
+            champion = None
+        if champion and champion not in chosen:
+            chosen.insert(0, champion)
+    runs = {v: client.get_run(found[v].run_id) for v in chosen if found[v].run_id}
+    aliases = {
+        v: ", ".join(client.get_model_version(settings.model_name, v).aliases) for v in chosen
+    }
+    table = Table(title=f"{settings.model_name}: backtest of each version")
+    table.add_column("")
+    for v in chosen:
+        table.add_column(f"v{v}" + (f" ({aliases[v]})" if aliases[v] else ""), justify="right")
+    names = [m for m in BETTER if any(m in runs[v].data.metrics for v in runs)]
+    if levels:
+        level_names = sorted(
+            {
+                k
+                for v in runs
+                for k in runs[v].data.metrics
+                if k.startswith("level.") and k.endswith(".mase")
+            }
+        )
+        names += level_names
+    for metric in names:
+        values = {v: runs[v].data.metrics.get(metric, float("nan")) for v in chosen if v in runs}
+        best = _best(metric, values)
+        cells = []
+        for v in chosen:
+            value = values.get(v, float("nan"))
+            text = f"{value:.3f}" if value == value else "-"
+            cells.append(f"[bold green]{text}[/]" if v in best and len(values) > 1 else text)
+        table.add_row(metric, *cells)
+    table.add_section()
+    for row, key in (
+        ("members", "model.members"),
+        ("horizon", "model.horizon"),
+        ("windows", "model.n_windows"),
+    ):
+        table.add_row(
+            row, *(escape(runs[v].data.params.get(key, "-")) if v in runs else "-" for v in chosen)
+        )
+    table.add_row(
+        "trained on",
+        *(
+            runs[v].data.tags.get("anticipate.dataset_hashes", "-")[:12] if v in runs else "-"
+            for v in chosen
+        ),
+    )
+    table.add_section()
+    for row, tag in (
+        ("gate", "gate.decision"),
+        ("gate mase", "gate.candidate_mase"),
+        ("champion's", "gate.champion_mase"),
+    ):
+        table.add_row(row, *(found[v].tags.get(tag, "") or "-" for v in chosen))
     console.print(table)
 
 

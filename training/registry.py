@@ -56,10 +56,13 @@ def register_with_gate(
     champion_score_on_same_data: Callable[[str], float] | None,
     *,
     name: str = MODEL_NAME,
+    verify: Callable[[str], None] | None = None,
 ) -> GateDecision:
     """Register `model_uri` as a new version and give it `champion` only if it wins the gate.
 
     `champion_score_on_same_data(version)` re-scores the current champion on the candidate's data.
+    `verify(version)` loads and tries the registered version before any alias points at it; if it
+    raises (or the process is interrupted), the version is deleted and no alias moves.
     """
     try:
         client.get_registered_model(name)
@@ -81,6 +84,8 @@ def register_with_gate(
     source = client.get_logged_model(model_id).artifact_location if model_id else model_uri
     version = client.create_model_version(name, source, run_id=run_id, model_id=model_id)
     try:
+        if verify is not None:
+            verify(str(version.version))
         tags = {
             "gate.rule": RULE,
             "gate.candidate_" + GATE_METRIC: f"{candidate_score:.6f}",

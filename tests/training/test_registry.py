@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from features.demand import build_demand_dataset
 from features.ingest import sales_from_frames
@@ -71,3 +72,31 @@ def test_a_worse_model_does_not_move_the_champion(tmp_path: Path) -> None:
         promote(client, second.version)
     promote(client, second.version, force=True)
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == second.version
+
+
+@pytest.mark.slow
+def test_a_version_that_fails_its_check_is_deleted_and_no_alias_moves(tmp_path: Path) -> None:
+    """A registered version that cannot be loaded or used never keeps a number or an alias."""
+    demo = make_demo_sales(seed=6, n_stores=1, n_bakery_items=3, n_web_items=1, n_days=90)
+    demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
+    trend = build_trend_dataset(demand)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = TrainConfig.model_validate(
+        {"model": {"horizon": 7, "members": ["seasonal_naive"]}, "run": {"n_jobs": 1}}
+    )
+    fitted: dict = {}
+    first = _train_and_register(client, config, demand, trend, tmp_path, fitted)
+    run_id = client.get_model_version(MODEL_NAME, first.version).run_id
+    uri = client.get_run(run_id).data.tags[MODEL_URI_TAG]
+
+    def broken(version: str) -> None:
+        raise RuntimeError(f"version {version} does not load")
+
+    for failure in (broken, lambda version: (_ for _ in ()).throw(KeyboardInterrupt())):
+        with pytest.raises((RuntimeError, KeyboardInterrupt)):
+            register_with_gate(client, uri, run_id, 0.0, lambda v: 1.0, verify=failure)
+        versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+        assert [str(v.version) for v in versions] == [first.version]
+        assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == first.version
+        with pytest.raises(MlflowException):
+            client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
