@@ -333,21 +333,6 @@ class TrainingProgress:
         self._current = None
 
 
-TRAIN_STAGES = [
-    "Reading datasets",
-    "Backtesting and fitting",
-    "Forecasting every series and level",
-    "Scoring the backtest",
-    "Logging the run to MLflow",
-    "Re-scoring the champion and registering",
-]
-PIPELINE_STAGES = {
-    "backtest and fit": TRAIN_STAGES[1],
-    "forecast": TRAIN_STAGES[2],
-    "score": TRAIN_STAGES[3],
-}
-
-
 @app.command("train")
 def train(
     config: Annotated[
@@ -365,6 +350,7 @@ def train(
     from features.storage import read_demand_dataset, read_trend_dataset
     from training.config import TrainConfig
     from training.errors import TrainingError
+    from training.retrain import STAGES, train_and_register
 
     settings = get_settings()
     folder = data or settings.demo_dir / "datasets"
@@ -374,22 +360,32 @@ def train(
         errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_DATA) from None
     try:
-        with TrainingProgress(TRAIN_STAGES) as stages:
-            stages.step(TRAIN_STAGES[0])
+        with TrainingProgress(["Reading datasets", *STAGES]) as stages:
+            stages.step("Reading datasets")
             try:
                 demand = read_demand_dataset(folder)
                 trend = read_trend_dataset(folder)
             except (DataError, TrainingError) as err:
                 errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
                 raise typer.Exit(EXIT_BAD_DATA) from None
-            outcome = _train_log_register(recipe, demand, trend, stages)
+            outcome = train_and_register(
+                recipe,
+                demand,
+                trend,
+                _client(),
+                model_name=settings.model_name,
+                artifact_location=str(settings.mlflow_artifact_root.resolve()),
+                tags={"git_commit": _git_commit()},
+                progress=stages.step,
+            )
+            stages.finish()
     except KeyboardInterrupt:
         errors.print(
             "Interrupted: the run is marked failed and the registry is unchanged.",
             style="bold red",
         )
         raise typer.Exit(130) from None
-    result, run_id, decision = outcome
+    result, run_id, decision = outcome.result, outcome.run_id, outcome.decision
     table = Table(title="Backtest (expected accuracy)")
     for name in result.summary:
         table.add_column(name, justify="right")
@@ -402,65 +398,6 @@ def train(
         f"; run {run_id}; took {sum(stages.timings.values()):.1f} s",
         soft_wrap=True,
     )
-
-
-def _train_log_register(recipe, demand, trend, stages: TrainingProgress):  # type: ignore[no-untyped-def]
-    """Run the pipeline, log the run and register the version, reporting each stage."""
-    import mlflow
-
-    from training.errors import TrainingError
-    from training.pipeline import backtest_score, run_training
-    from training.pyfunc import ForecastBundle
-    from training.registry import register_with_gate
-    from training.tracking import MODEL_URI_TAG, log_training, using_store
-
-    settings = get_settings()
-    result = run_training(recipe, demand, trend, progress=lambda s: stages.step(PIPELINE_STAGES[s]))
-    stages.step(TRAIN_STAGES[4])
-    client = _client()
-    bundle = ForecastBundle(
-        result.model, result.levels, recipe.model.horizon, tuple(recipe.model.levels), result.freq
-    )
-    run_id = log_training(
-        client,
-        result,
-        [demand.manifest, trend.manifest],
-        trend.frame[["unique_id", "ds", "y"]],
-        artifact_location=str(settings.mlflow_artifact_root.resolve()),
-        tags={"git_commit": _git_commit()},
-        bundle=bundle,
-    )
-    stages.step(TRAIN_STAGES[5])
-
-    def load(version: str):  # type: ignore[no-untyped-def]
-        with using_store(client):
-            return mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-
-    def rescore(version: str) -> float:
-        champion = load(version).unwrap_python_model().bundle.model
-        return backtest_score(champion, demand, trend, result.season_length)
-
-    def verify(version: str) -> None:
-        """The registered version loads and forecasts one step of one series, all finite."""
-        import numpy as np
-        import pandas as pd
-
-        first = str(result.levels["unique_id"].iloc[0])
-        frame = load(version).predict(pd.DataFrame({"unique_id": [first]}), params={"horizon": 1})
-        if len(frame) != 1 or not np.isfinite(frame["yhat"].to_numpy(dtype=float)).all():
-            raise TrainingError(f"registered version {version} does not forecast {first!r}")
-
-    decision = register_with_gate(
-        client,
-        client.get_run(run_id).data.tags[MODEL_URI_TAG],
-        run_id,
-        result.summary["mase"],
-        rescore,
-        name=settings.model_name,
-        verify=verify,
-    )
-    stages.finish()
-    return result, run_id, decision
 
 
 @models_app.command("list")
