@@ -9,6 +9,7 @@ save ourselves is smaller and loads anywhere the package is installed.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,22 +18,85 @@ import joblib
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from features.schema import ID, LEVEL
+from features.demand import DemandDataset
+from features.schema import ID, LEVEL, TARGET, TIME
+from features.trend import TrendDataset
 from training.auto import AutoForecaster
+from training.backtest import CUTOFF
+from training.base import MODEL
 from training.errors import TrainingError
+from training.evaluate import METRIC, VALUE
+from training.pipeline import TrainingResult, training_panel
 
 BUNDLE = "bundle"
+#: Backtest metrics kept per series and window as the accuracy serving should expect.
+EXPECTED_METRICS = ("mase", "wape", "bias", "coverage_80", "coverage_95", "direction_hit_rate")
+
+
+def expected_accuracy(
+    series_metrics: pd.DataFrame, levels: pd.DataFrame, model: str | None = None
+) -> pd.DataFrame:
+    """Backtest metrics per series and window, wide: unique_id, level, cutoff, mase, wape, ....
+
+    `series_metrics` is the long frame of `training.evaluate.evaluate` (one model, or the one
+    named `model`); metrics it lacks (a coverage level not trained for) are NaN.
+    """
+    long = series_metrics
+    if model is not None and MODEL in long:
+        long = long[long[MODEL] == model]
+    long = long[long[METRIC].isin(EXPECTED_METRICS)]
+    wide = long.pivot(index=[ID, CUTOFF], columns=METRIC, values=VALUE)
+    wide = wide.reindex(columns=list(EXPECTED_METRICS)).reset_index()
+    wide.columns.name = None
+    wide = wide.merge(levels[[ID, LEVEL]], on=ID, how="left")
+    return wide[[ID, LEVEL, CUTOFF, *EXPECTED_METRICS]]
 
 
 @dataclass
 class ForecastBundle:
-    """What serving needs: the fitted model, each series' hierarchy level, and defaults."""
+    """What serving needs: the fitted model, each series' hierarchy level, and defaults.
+
+    The optional parts (None in bundles saved before they existed) are the history the model was
+    trained on (unique_id, ds, y at every level), the hierarchy membership, the static attributes,
+    the backtest accuracy per series and window (`expected_accuracy`) and the season length.
+    """
 
     model: AutoForecaster
     levels: pd.DataFrame
     horizon: int
     interval_levels: tuple[int, ...]
     freq: str
+    history: pd.DataFrame | None = None
+    membership: pd.DataFrame | None = None
+    attributes: pd.DataFrame | None = None
+    expected: pd.DataFrame | None = None
+    season_length: int | None = None
+
+    @classmethod
+    def from_training(
+        cls,
+        result: TrainingResult,
+        demand: DemandDataset,
+        trend: TrendDataset | None,
+        horizon: int,
+        interval_levels: Sequence[int],
+    ) -> ForecastBundle:
+        """The bundle of a training run with everything serving needs filled in."""
+        history = training_panel(demand, trend)[[ID, TIME, TARGET]].reset_index(drop=True)
+        return cls(
+            model=result.model,
+            levels=result.levels,
+            horizon=int(horizon),
+            interval_levels=tuple(int(level) for level in interval_levels),
+            freq=result.freq,
+            history=history,
+            membership=None if trend is None else trend.membership,
+            attributes=demand.static,
+            expected=expected_accuracy(
+                result.series_metrics, result.levels, model=result.model.alias_name
+            ),
+            season_length=int(result.season_length),
+        )
 
     def forecast(
         self, unique_ids: list[str] | None, horizon: int | None, levels: list[int] | None

@@ -61,8 +61,8 @@ def train_and_register(
     say = progress or (lambda stage: None)
     result = run_training(config, demand, trend, progress=lambda s: say(_PIPELINE[s]))
     say(STAGES[3])
-    bundle = ForecastBundle(
-        result.model, result.levels, config.model.horizon, tuple(config.model.levels), result.freq
+    bundle = ForecastBundle.from_training(
+        result, demand, trend, config.model.horizon, config.model.levels
     )
     run_id = log_training(
         client,
