@@ -21,6 +21,16 @@ demo: venv
 		--attributes $(DEMO_DIR)/attributes.csv --out $(DEMO_DIR)/datasets
 	$(BIN)/anticipate train --data $(DEMO_DIR)/datasets
 	$(BIN)/anticipate models list
+	@KEY=$$($(BIN)/anticipate keys create --role admin --name demo --quiet) && \
+	echo "$$KEY" > $(DEMO_DIR)/api-key.txt && \
+	echo "" && echo "Demo API key (admin, also in $(DEMO_DIR)/api-key.txt): $$KEY" && \
+	echo "Try, once the server below says it is running:" && \
+	echo "  curl -s -H 'X-API-Key: $$KEY' 'http://127.0.0.1:8000/v1/series?level=store'" && \
+	echo "  curl -s -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' \\" && \
+	echo "       -d '{\"unique_ids\": [\"total\"], \"horizon\": 14}' http://127.0.0.1:8000/v1/forecasts" && \
+	echo "  curl -s -H 'X-API-Key: $$KEY' 'http://127.0.0.1:8000/v1/accuracy'" && \
+	echo "API docs: http://127.0.0.1:8000/docs   (Ctrl-C stops the server)" && echo ""
+	$(BIN)/anticipate serve --host 127.0.0.1 --port 8000
 
 lint: venv
 	$(BIN)/ruff check .

@@ -43,6 +43,8 @@ models_app = typer.Typer(
     help="Registered model versions: list, compare, promote.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(help="API keys of the forecast API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -59,6 +61,14 @@ class Frequency(StrEnum):
     M = "M"
     Q = "Q"
     Y = "Y"
+
+
+class Role(StrEnum):
+    """API key roles: each can do what the ones before it can."""
+
+    viewer = "viewer"
+    writer = "writer"
+    admin = "admin"
 
 
 class NegativePolicy(StrEnum):
@@ -569,6 +579,93 @@ def models_promote(
         errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_DATA) from None
     console.print(f"{settings.model_name} version {version} is now the champion")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="uvicorn worker processes.")] = None,
+) -> None:
+    """Serve the forecast API (uvicorn) with the champion model; settings from the environment."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    # Each worker builds the app from the settings (environment, .env) itself.
+    console.print(
+        f"Anticipate API on http://{host}:{port} (docs at /docs), model {settings.model_name}"
+        f"@champion, ledger {settings.database_url}",
+        soft_wrap=True,
+    )
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+
+
+def _ledger():  # type: ignore[no-untyped-def]
+    from serving.db import make_engine, migrate
+
+    engine = make_engine(get_settings().database_url)
+    migrate(engine)
+    return engine
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="viewer: read; writer: + actuals; admin: + retrain.")],
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+    quiet: Annotated[bool, typer.Option(help="Print only the key (for scripts).")] = False,
+) -> None:
+    """Make an API key and print it once; only its hash is stored."""
+    from serving.keys import create_key
+
+    key_id, plaintext = create_key(_ledger(), role.value, name)
+    if quiet:
+        print(plaintext)
+        return
+    console.print(f"API key {key_id} ({role.value}{', ' + name if name else ''}):")
+    print(plaintext)
+    console.print("[yellow]Store it now: it is not shown again.[/]")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every API key: id, prefix, role, name, created, revoked."""
+    from serving.keys import list_keys
+
+    table = Table(title="API keys")
+    for column in ("id", "prefix", "role", "name", "created", "revoked"):
+        table.add_column(column)
+    for key in list_keys(_ledger()):
+        table.add_row(
+            str(key.id),
+            key.prefix,
+            key.role,
+            key.name or "",
+            str(key.created_at)[:19],
+            str(key.revoked_at or "")[:19],
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key at once: it answers 401 from now on."""
+    from serving.keys import revoke_key
+
+    if not revoke_key(_ledger(), key_id):
+        errors.print(f"Error: there is no active key {key_id}", style="bold red")
+        raise typer.Exit(EXIT_BAD_DATA)
+    console.print(f"key {key_id} revoked")
 
 
 def main() -> None:

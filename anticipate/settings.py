@@ -41,9 +41,27 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(
         default=None, description="Address of a Dask scheduler to fan fits out to, if any."
     )
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
     log_level: str = "INFO"
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Dashboards allowed to call the API from a browser, e.g. ["https://bi.shop"].',
+    )
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1_000, description="Largest request body the API accepts."
+    )
+    max_series_per_request: int = Field(default=1000, ge=1)
+    adhoc_max_points: int = Field(
+        default=5000, ge=10, description="Longest history /v1/forecasts/adhoc accepts."
+    )
+    model_poll_seconds: float = Field(
+        default=30.0, ge=0.0, description="How often the API checks the champion alias; 0: never."
+    )
+    retrain_config: Path | None = Field(
+        default=None, description="TrainConfig TOML for retraining from the API; defaults if unset."
+    )
 
 
 @lru_cache(maxsize=1)

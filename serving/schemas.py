@@ -1,0 +1,317 @@
+"""Request and response bodies of the forecast API (pydantic), with the examples the docs show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IntervalLevel = int
+
+
+def _check_levels(levels: list[int]) -> list[int]:
+    bad = [level for level in levels if not 0 < level < 100]
+    if bad:
+        raise ValueError(f"interval levels are percentages between 1 and 99, got {bad}")
+    return sorted(set(levels))
+
+
+class Strict(BaseModel):
+    """Bodies reject unknown fields, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ForecastRequest(Strict):
+    """Which series, how far ahead and which prediction intervals."""
+
+    unique_ids: list[str] = Field(min_length=1, description="Series ids, any hierarchy level.")
+    horizon: int | None = Field(
+        default=None,
+        ge=1,
+        description="Periods ahead, at most the model's (its horizon if left out).",
+    )
+    levels: list[int] = Field(default_factory=lambda: [80, 95], max_length=10)
+
+    _levels = field_validator("levels")(_check_levels)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"unique_ids": ["bakery-1@croissant", "total"], "horizon": 14, "levels": [80, 95]}
+            ]
+        },
+    )
+
+
+class Point(BaseModel):
+    """One forecast period: the date, the point forecast and one bound pair per level."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ds": "2026-11-28",
+                    "yhat": 41.2,
+                    "yhat_lo_80": 33.0,
+                    "yhat_hi_80": 49.8,
+                    "yhat_lo_95": 28.9,
+                    "yhat_hi_95": 54.1,
+                }
+            ]
+        },
+    )
+
+    ds: dt.date
+    yhat: float
+
+
+class Accuracy(BaseModel):
+    """Accuracy measures under their names everywhere (README: metrics); null when undefined."""
+
+    mase: float | None = None
+    wape: float | None = None
+    bias: float | None = None
+    coverage_80: float | None = None
+    coverage_95: float | None = None
+    direction_hit_rate: float | None = None
+    n_points: int | None = Field(default=None, description="Scored points (realized).")
+    n_forecasts: int | None = Field(default=None, description="Forecasts (origins) behind it.")
+    n_windows: int | None = Field(default=None, description="Backtest windows (expected).")
+
+
+class Drift(BaseModel):
+    """Whether realized accuracy left what the backtest promised, and the numbers behind it."""
+
+    drift: bool = False
+    reason: str | None = None
+    realized_mase: float | None = None
+    mase_threshold: float | None = None
+    realized_bias: float | None = None
+    bias_band: float | None = None
+    n_points: int = 0
+    rule: str
+
+
+class Anticipation(BaseModel):
+    """How far this forecast can be trusted: promised by the backtest, and measured since."""
+
+    expected: Accuracy
+    realized: Accuracy | None = Field(
+        default=None, description="From forecasts we served and their actuals; null before any."
+    )
+    drift: Drift
+
+
+class SeriesForecast(BaseModel):
+    """The forecast of one series with its anticipation metric."""
+
+    unique_id: str
+    level: str = Field(description="Hierarchy level: series, item, category, store, total, ...")
+    model: str
+    model_version: str
+    origin: dt.date = Field(description="Last period with known sales; the forecast starts after.")
+    points: list[Point]
+    anticipation: Anticipation
+
+
+class ForecastResponse(BaseModel):
+    """Forecasts for the requested series; `request_id` finds them again in the audit history."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    served_at: dt.datetime
+    forecasts: list[SeriesForecast]
+
+
+class HistoryPoint(Strict):
+    """One observed period of an ad-hoc history."""
+
+    ds: dt.date
+    y: float = Field(ge=0, allow_inf_nan=False)
+
+
+class AdhocRequest(Strict):
+    """A history posted with the request, forecast by a fast automatic model, nothing stored."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "history": [{"ds": f"2026-10-{d:02d}", "y": 10 + d % 7} for d in range(1, 29)],
+                    "freq": "D",
+                    "horizon": 7,
+                    "levels": [80, 95],
+                }
+            ]
+        },
+    )
+
+    history: list[HistoryPoint] = Field(min_length=1)
+    freq: Literal["D", "W", "M", "Q", "Y"] = "D"
+    horizon: int = Field(default=14, ge=1, le=366)
+    levels: list[int] = Field(default_factory=lambda: [80, 95], max_length=10)
+
+    _levels = field_validator("levels")(_check_levels)
+
+
+class AdhocResponse(BaseModel):
+    """The ad-hoc forecast and the accuracy its own backtest on the posted history showed."""
+
+    model: str
+    freq: str
+    points: list[Point]
+    expected: Accuracy
+
+
+class ActualRow(Strict):
+    """One observed quantity: series, period, units sold."""
+
+    unique_id: str = Field(min_length=1)
+    ds: dt.date
+    y: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ActualsRequest(Strict):
+    """Sales that became known; posting the same rows again changes nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "rows": [
+                        {"unique_id": "bakery-1@croissant", "ds": "2026-11-28", "y": 38},
+                        {"unique_id": "bakery-1@croissant", "ds": "2026-11-29", "y": 45},
+                    ]
+                }
+            ]
+        },
+    )
+
+    rows: list[ActualRow] = Field(min_length=1)
+
+
+class ActualsResponse(BaseModel):
+    """What the post changed: rows, newly scored forecast points, series moved forward."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    scored_points: int
+    refreshed_series: int = Field(description="Series whose next forecasts start later now.")
+
+
+class AccuracyGroup(BaseModel):
+    """Realized next to expected accuracy for one group, with its drift flag."""
+
+    key: dict[str, Any] = Field(description='The group, e.g. {"level": "store"} or {"step": 3}.')
+    realized: Accuracy
+    expected: Accuracy | None = None
+    drift: Drift | None = None
+
+
+class AccuracyResponse(BaseModel):
+    """Realized accuracy of served forecasts by series, level, model version and horizon step."""
+
+    filters: dict[str, Any]
+    rule: str
+    overall: AccuracyGroup | None
+    by_series: list[AccuracyGroup]
+    by_level: list[AccuracyGroup]
+    by_model_version: list[AccuracyGroup]
+    by_step: list[AccuracyGroup]
+
+
+class ServedForecast(BaseModel):
+    """One forecast exactly as it was served."""
+
+    request_id: str
+    served_at: dt.datetime
+    model_version: str
+    origin: dt.date
+    points: list[Point]
+
+
+class ForecastHistoryResponse(BaseModel):
+    """Every forecast served for a series up to `as_of`, newest first (audit)."""
+
+    unique_id: str
+    as_of: dt.date
+    forecasts: list[ServedForecast]
+
+
+class SeriesInfo(BaseModel):
+    """A series the model forecasts, its level, attributes and observed span."""
+
+    unique_id: str
+    level: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    first_ds: dt.date | None = None
+    last_ds: dt.date | None = None
+    n_observations: int = 0
+    members: int | None = Field(default=None, description="Bottom series inside an aggregate.")
+
+
+class SeriesPage(BaseModel):
+    """One page of series."""
+
+    items: list[SeriesInfo]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class RetrainResponse(BaseModel):
+    """The background job that retrains; follow it at `GET /v1/jobs/{id}`."""
+
+    job_id: str
+    status: str
+    href: str
+
+
+class Job(BaseModel):
+    """A background job's state and, when done, its result or error."""
+
+    id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    stage: str | None = None
+    progress: float = 0.0
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    """Which model is served after a reload and whether it changed."""
+
+    model_name: str
+    model_version: str | None
+    changed: bool
+    error: str | None = None
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with the reasons when not ready."""
+
+    status: Literal["ok", "not ready"]
+    model_version: str | None = None
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a code, a readable message, and the fields at fault when there are any."""
+
+    error: str
+    message: str
+    fields: list[dict[str, Any]] = Field(default_factory=list)
+    request_id: str | None = None
