@@ -134,6 +134,16 @@ class AnticipateModel(PythonModel):
         if isinstance(model_input, pd.DataFrame) and ID in model_input and len(model_input):
             ids = [str(u) for u in model_input[ID]]
         levels = params.get("levels")
-        frame = self.bundle.forecast(ids, params.get("horizon"), list(levels) if levels else None)
+        try:
+            frame = self.bundle.forecast(
+                ids, params.get("horizon"), list(levels) if levels else None
+            )
+        except TrainingError as err:
+            # MLflow's scoring server answers an MlflowException with its own code (400 here)
+            # and our message, instead of a generic error with a stack trace.
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from err
         frame[LEVEL] = frame[LEVEL].astype("str")
         return frame

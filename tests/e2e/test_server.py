@@ -11,18 +11,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from mlflow import MlflowClient
 
 from features.demand import build_demand_dataset
 from features.ingest import sales_from_frames
 from features.storage import write_demand_dataset, write_trend_dataset
 from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset
+from training.registry import CHAMPION, MODEL_NAME
 
 pytestmark = pytest.mark.slow
 CONFIG = """
@@ -54,8 +57,8 @@ def _run(env: dict[str, str], cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """A trained champion served by `anticipate serve`; yields the base URL and keys by role."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], str]]:
+    """A trained champion served by `anticipate serve`: the base URL, keys by role, MLflow URI."""
     root = tmp_path_factory.mktemp("e2e")
     demo = make_demo_sales(seed=21, n_stores=2, n_bakery_items=4, n_web_items=2, n_days=150)
     demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
@@ -100,7 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
             if time.monotonic() > deadline:
                 pytest.fail("the server never got ready:\n" + (root / "server.log").read_text())
             time.sleep(0.2)
-        yield base, keys
+        yield base, keys, env["MLFLOW_TRACKING_URI"]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -111,9 +114,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         log.close()
 
 
-def test_serve_forecast_post_actuals_and_read_accuracy(server: tuple[str, dict[str, str]]) -> None:
+def test_serve_forecast_post_actuals_and_read_accuracy(server: tuple[str, dict, str]) -> None:
     """The whole loop over HTTP: forecast, actuals, realized accuracy, audit, metrics."""
-    base, keys = server
+    base, keys, _ = server
     with httpx.Client(base_url=base, timeout=30) as http:
         viewer = {"X-API-Key": keys["viewer"]}
         writer = {"X-API-Key": keys["writer"]}
@@ -148,3 +151,49 @@ def test_serve_forecast_post_actuals_and_read_accuracy(server: tuple[str, dict[s
         denied = http.post("/v1/actuals", json={"rows": rows}, headers=viewer)
         assert denied.status_code == 403 and denied.json()["error"] == "forbidden"
         assert "anticipate_actuals_ingested_total 7.0" in http.get("/metrics").text
+
+
+def test_a_new_champion_is_picked_up_without_dropping_requests(
+    server: tuple[str, dict, str],
+) -> None:
+    """Move the alias while clients keep asking: every answer is 200, then the new one serves."""
+    base, keys, tracking_uri = server
+    client = MlflowClient(tracking_uri=tracking_uri)
+    first = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    second = client.create_model_version(
+        MODEL_NAME, first.source, run_id=first.run_id, model_id=first.model_id
+    )
+    statuses: list[int] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            while not stop.is_set():
+                answer = http.post(
+                    "/v1/forecasts",
+                    json={"unique_ids": ["total"], "horizon": 3},
+                    headers={"X-API-Key": keys["viewer"]},
+                )
+                statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    versions.append(answer.json()["model_version"])
+
+    clients = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in clients:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(second.version))
+        deadline = time.monotonic() + 60
+        while str(second.version) not in versions[-3:] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=60)
+    assert statuses and set(statuses) == {200}
+    assert versions[0] == str(first.version) and versions[-1] == str(second.version)
+    ready = httpx.get(f"{base}/ready").json()
+    assert ready["model_version"] == str(second.version)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from serving.keys import create_key
 
 from anticipate.settings import Settings
 from features.demand import build_demand_dataset
@@ -19,6 +18,7 @@ from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset
 from serving.app import create_app
 from serving.db import make_engine, migrate
+from serving.keys import create_key
 from training.config import TrainConfig
 from training.retrain import train_and_register
 

@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+
+from serving.db import make_engine
 
 USER = "anticipate"
 
@@ -89,3 +92,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         run(str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         if owned is not None:
             shutil.rmtree(owned, ignore_errors=True)
+
+
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    """An empty database for `request.param`: a new SQLite file, or the cluster, schema reset."""
+    if request.param == "sqlite":
+        return make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    engine = make_engine(request.getfixturevalue("postgres_url"))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    return engine

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pg_cluster import postgres_url
-from sqlalchemy import Engine, select, text
+from pg_cluster import empty_engine, postgres_url
+from sqlalchemy import Engine, select
 
-from serving.db import Actual, ServedPoint, make_engine, migrate
+from serving.db import Actual, ServedPoint, migrate
 from serving.ledger import (
     UpsertResult,
     actuals_frame,
@@ -37,13 +37,7 @@ __all__ = ["postgres_url"]  # the cluster fixture, used through request.getfixtu
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty ledger: a SQLite file, or the PostgreSQL cluster with a fresh schema."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    else:
-        engine = make_engine(request.getfixturevalue("postgres_url"))
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+    engine = empty_engine(request, tmp_path)
     migrate(engine)
     yield engine
     engine.dispose()

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from pg_cluster import postgres_url
+from pg_cluster import empty_engine, postgres_url
 from sqlalchemy import Engine, inspect, text
 
 import serving.db
@@ -23,13 +23,7 @@ __all__ = ["postgres_url"]  # the cluster fixture, used through request.getfixtu
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database: a new SQLite file, or the PostgreSQL cluster with a fresh schema."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    else:
-        engine = make_engine(request.getfixturevalue("postgres_url"))
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+    engine = empty_engine(request, tmp_path)
     yield engine
     engine.dispose()
 

@@ -195,15 +195,15 @@ def test_served_champion_forecasts_over_http(tmp_path: Path) -> None:
                 served[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-9
             )
 
-        # An unknown series is the caller's mistake: MLflow wraps any exception raised in
-        # predict as BAD_REQUEST (400), with our message in the stack trace it sends back.
+        # An unknown series is the caller's mistake: our pyfunc raises it as an MlflowException
+        # with INVALID_PARAMETER_VALUE, which the scoring server answers 400 with our message.
         status, body = _request(
             f"{url}/invocations",
             {"dataframe_split": {"columns": [ID], "data": [["no-such-series"]]}},
         )
         assert status == 400, f"{status}: {body[:2000]!r}"
         error = json.loads(body)
-        assert error["error_code"] == "BAD_REQUEST"
-        assert "unknown series" in error.get("stack_trace", "")
+        assert error["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "unknown series" in error["message"]
     finally:
         _stop(server)
