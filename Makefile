@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.datasets
 	$(BIN)/python -m benchmarks.m3 --n-jobs 2
 	$(BIN)/python -m benchmarks.scale --n-jobs 2
+	$(BIN)/python -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-IntervalLevel = int
+#: Largest quantity accepted for one period: far above any real sale, far below float overflow.
+MAX_QUANTITY = 1e12
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """The ledger stores naive UTC; the API always answers with an explicit offset."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+#: An interval level in percent.
+Level = Annotated[int, Field(ge=1, le=99)]
 
 
 def _check_levels(levels: list[int]) -> list[int]:
@@ -32,7 +43,7 @@ class ForecastRequest(Strict):
         ge=1,
         description="Periods ahead, at most the model's (its horizon if left out).",
     )
-    levels: list[int] = Field(default_factory=lambda: [80, 95], max_length=10)
+    levels: list[Level] = Field(default_factory=lambda: [80, 95], max_length=10)
 
     _levels = field_validator("levels")(_check_levels)
 
@@ -124,7 +135,7 @@ class ForecastResponse(BaseModel):
     request_id: str
     model_name: str
     model_version: str
-    served_at: dt.datetime
+    served_at: UtcDatetime
     forecasts: list[SeriesForecast]
 
 
@@ -132,7 +143,7 @@ class HistoryPoint(Strict):
     """One observed period of an ad-hoc history."""
 
     ds: dt.date
-    y: float = Field(ge=0, allow_inf_nan=False)
+    y: float = Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
 
 
 class AdhocRequest(Strict):
@@ -155,7 +166,7 @@ class AdhocRequest(Strict):
     history: list[HistoryPoint] = Field(min_length=1)
     freq: Literal["D", "W", "M", "Q", "Y"] = "D"
     horizon: int = Field(default=14, ge=1, le=366)
-    levels: list[int] = Field(default_factory=lambda: [80, 95], max_length=10)
+    levels: list[Level] = Field(default_factory=lambda: [80, 95], max_length=10)
 
     _levels = field_validator("levels")(_check_levels)
 
@@ -174,7 +185,7 @@ class ActualRow(Strict):
 
     unique_id: str = Field(min_length=1)
     ds: dt.date
-    y: float = Field(ge=0, allow_inf_nan=False)
+    y: float = Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
 
 
 class ActualsRequest(Strict):
@@ -232,7 +243,7 @@ class ServedForecast(BaseModel):
     """One forecast exactly as it was served."""
 
     request_id: str
-    served_at: dt.datetime
+    served_at: UtcDatetime
     model_version: str
     origin: dt.date
     points: list[Point]
@@ -284,9 +295,9 @@ class Job(BaseModel):
     status: Literal["queued", "running", "succeeded", "failed"]
     stage: str | None = None
     progress: float = 0.0
-    created_at: dt.datetime
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
 

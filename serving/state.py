@@ -32,6 +32,45 @@ log = logging.getLogger("anticipate.serving")
 
 
 @dataclass(frozen=True)
+class ForecastTable:
+    """Forecasts of every series in one long frame, each series' rows together in time order.
+
+    `rows` maps each series id to the (start, stop) positions of its rows, so the rows of a
+    request are one index into each column (a frame per series would cost pandas operations per
+    series and request).
+    """
+
+    frame: pd.DataFrame
+    rows: dict[str, tuple[int, int]]
+
+    @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The frame's columns as arrays."""
+        return {column: self.frame[column].to_numpy() for column in self.frame.columns}
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> ForecastTable:
+        """The table of a long forecast frame (unique_id, ds, ...), any row order."""
+        frame = frame.assign(**{ID: frame[ID].astype("str")})
+        frame = frame.sort_values([ID, TIME], kind="stable", ignore_index=True)
+        ids = frame[ID].to_numpy()
+        if not len(ids):
+            return cls(frame, {})
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        stops = np.r_[starts[1:], len(ids)]
+        rows = {str(ids[a]): (int(a), int(b)) for a, b in zip(starts, stops, strict=True)}
+        return cls(frame, rows)
+
+    def take(self, unique_ids: list[str], horizon: int, columns: list[str]) -> pd.DataFrame:
+        """The first `horizon` rows of each series, in the order of `unique_ids`."""
+        spans = [self.rows[uid] for uid in unique_ids]
+        index = np.concatenate(
+            [np.arange(a, min(a + horizon, b)) for a, b in spans] or [np.arange(0)]
+        )
+        return pd.DataFrame({column: self.arrays[column][index] for column in columns})
+
+
+@dataclass(frozen=True)
 class LiveModel:
     """One servable state of one registered version: model, history and precomputed forecasts."""
 
@@ -54,26 +93,40 @@ class LiveModel:
         return self.history.groupby(ID, sort=False)[TIME].max()
 
     @cached_property
-    def precomputed(self) -> dict[str, pd.DataFrame]:
-        """Forecasts at the bundle's horizon and default levels, one frame per series."""
+    def level_of(self) -> dict[str, str]:
+        """`levels` as a dict (a lookup per series and request without pandas)."""
+        return dict(zip(self.levels.index.astype("str"), self.levels, strict=True))
+
+    @cached_property
+    def origin_of(self) -> dict[str, pd.Timestamp]:
+        """`last_ds` as a dict."""
+        return dict(zip(self.last_ds.index.astype("str"), self.last_ds, strict=True))
+
+    @cached_property
+    def precomputed(self) -> ForecastTable:
+        """Forecasts at the bundle's horizon and default levels."""
         return self.forecast_all(self.bundle.horizon, self.bundle.interval_levels)
 
-    def forecast_all(self, horizon: int, levels: Iterable[int]) -> dict[str, pd.DataFrame]:
-        """Every series' forecast frame (ds, yhat, bounds) at `horizon` and `levels`."""
-        frame = self.model.predict(int(horizon), levels=tuple(levels))
-        columns = [TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
-        return {str(uid): part[columns] for uid, part in frame.groupby(ID, sort=False)}
+    def forecast_all(self, horizon: int, levels: Iterable[int]) -> ForecastTable:
+        """Every series' forecast (ds, yhat, bounds) at `horizon` and `levels`."""
+        levels = tuple(levels)
+        frame = self.model.predict(int(horizon), levels=levels)
+        columns = [ID, TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
+        return ForecastTable.of(frame[columns])
 
-    def forecast(self, unique_ids: list[str], horizon: int, levels: list[int]) -> dict:
-        """Forecast frames of the requested series; uses the precomputed ones when it can."""
+    def forecast(self, unique_ids: list[str], horizon: int, levels: list[int]) -> pd.DataFrame:
+        """The requested series' forecasts, long (unique_id, ds, yhat, bounds), in their order.
+
+        Uses the precomputed forecasts when it can.
+        """
         if horizon <= self.bundle.horizon and set(levels) <= set(self.bundle.interval_levels):
             table = self.precomputed
         else:
             table = self._cached(horizon, tuple(levels))
-        columns = [TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
-        return {uid: table[uid].iloc[:horizon][columns] for uid in unique_ids}
+        columns = [ID, TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
+        return table.take(unique_ids, horizon, columns)
 
-    def _cached(self, horizon: int, levels: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+    def _cached(self, horizon: int, levels: tuple[int, ...]) -> ForecastTable:
         key = (horizon, levels)
         cache = self.__dict__.setdefault("_other_levels", {})
         if key not in cache:
