@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import hashlib
 import logging
 import threading
 import time
@@ -54,7 +55,6 @@ from serving.schemas import (
     Point,
     ReloadResponse,
     RetrainResponse,
-    SeriesForecast,
     SeriesInfo,
     SeriesPage,
     ServedForecast,
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realized_cache = {}
     app.state.actuals_mark = None
     app.state.cache_lock = threading.Lock()
+    app.state.key_cache = {}
     # One forecast request computed at a time per process. The work is CPU-bound Python that
     # holds the GIL, so request threads running side by side gain nothing and lose about a third
     # of the throughput to GIL hand-offs; and SQLite takes one writer at a time: a ledger write
@@ -150,16 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_id_and_timing(request: Request, call_next):  # type: ignore[no-untyped-def]
-        request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.observe(request.method, path, response.status_code, time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestContext, metrics=metrics)
 
     _routes(app)
     return app
@@ -216,6 +208,41 @@ def _sync_actuals(app: FastAPI) -> None:
 
 
 # ---------------------------------------------------------------------------- errors and limits
+
+
+class RequestContext:
+    """Give each request a fresh id (X-Request-ID, the ledger's key) and time it for /metrics.
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` costs a task and a stream per
+    request, which showed in the latency of the forecast endpoint.
+    """
+
+    def __init__(self, app: Any, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 class BodyLimit:
@@ -339,7 +366,7 @@ def require(role: str):  # type: ignore[no-untyped-def]
         plaintext = _api_key(request)
         if not plaintext:
             raise ApiError(401, "unauthorized", "an API key is required in the X-API-Key header")
-        key = keys.verify_key(request.app.state.engine, plaintext)
+        key = _verified(request.app, plaintext)
         if key is None:
             raise ApiError(401, "unauthorized", "the API key is unknown or revoked")
         if not keys.allows(key.role, role):
@@ -349,6 +376,29 @@ def require(role: str):  # type: ignore[no-untyped-def]
         return key
 
     return check
+
+
+#: A verified key is trusted this long without asking the database again (so a revoked key
+#: stops working within this many seconds).
+KEY_CACHE_SECONDS = 5.0
+
+
+def _verified(app: FastAPI, plaintext: str) -> keys.ApiKey | None:
+    """The active key for `plaintext`, from a short-lived cache of successful checks."""
+    digest = hashlib.sha256(plaintext.encode()).hexdigest()
+    cache: dict[str, tuple[keys.ApiKey, float]] = app.state.key_cache
+    hit = cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    key = keys.verify_key(app.state.engine, plaintext)
+    if key is None:
+        cache.pop(digest, None)
+        return None
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (key, now + KEY_CACHE_SECONDS)
+    return key
 
 
 Viewer = Annotated["keys.ApiKey", Depends(require("viewer"))]
@@ -479,49 +529,90 @@ def _forecast_response(
     levels: list[int],
     request_id: str,
     api_key_id: int | None,
-) -> ForecastResponse:
-    """Forecasts of `ids` from the snapshot, logged to the ledger, with their anticipation."""
+) -> JSONResponse:
+    """Forecasts of `ids` from the snapshot, logged to the ledger, with their anticipation.
+
+    The hot path of the API: it builds the JSON body from arrays directly (the response model
+    documents it; tests and the schemathesis run check the body against it).
+    """
     frame = live.forecast(ids, horizon, levels)  # long, the series in `ids` order
-    served_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    origins = {uid: live.origin_of[uid] for uid in ids}
-    level_of = {uid: live.level_of[uid] for uid in ids}
-    row_ids = frame[ID].tolist()
-    logged = frame.assign(**{LEVEL: [level_of[uid] for uid in row_ids]})
-    ledger.log_forecasts(
+    served_at = dt.datetime.now(dt.UTC)
+    origins = [live.origin_of[uid] for uid in ids]
+    level_names = [str(live.level_of[uid]) for uid in ids]
+    days = frame[TIME].to_numpy(dtype="datetime64[us]")
+    yhat = frame["yhat"].to_numpy(dtype="float64")
+    bounds = {
+        lv: (
+            frame[f"yhat_lo_{lv}"].to_numpy(dtype="float64"),
+            frame[f"yhat_hi_{lv}"].to_numpy(dtype="float64"),
+        )
+        for lv in levels
+    }
+    ledger.log_served(
         app.state.engine,
         request_id,
         live.name,
         live.version,
-        logged,
-        origins,
-        horizon,
-        levels,
+        ledger.ServedRows(
+            ids,
+            level_names,
+            [o.to_pydatetime() for o in origins],
+            horizon,
+            days.tolist(),
+            yhat,
+            bounds,
+        ),
         api_key_id=api_key_id,
     )
     app.state.metrics.forecasts_served(len(ids))
-    anticipations = _series_anticipation(app, live, ids)
+    anticipations = _anticipation_json(app, live, ids)
     model_name = live.model.alias_name
-    points: dict[str, list[Point]] = {uid: [] for uid in ids}
-    for uid, point in zip(row_ids, _points(frame), strict=True):
-        points[uid].append(Point(**point))
-    return ForecastResponse(
-        request_id=request_id,
-        model_name=live.name,
-        model_version=live.version,
-        served_at=served_at,
-        forecasts=[
-            SeriesForecast(
-                unique_id=uid,
-                level=str(level_of[uid]),
-                model=model_name,
-                model_version=live.version,
-                origin=origins[uid].date(),
-                points=points[uid],
-                anticipation=anticipations[uid],
-            )
-            for uid in ids
-        ],
-    )
+    names = ["yhat", *(c for lv in levels for c in (f"yhat_lo_{lv}", f"yhat_hi_{lv}"))]
+    columns = [np.round(yhat, 6).tolist()]
+    for lv in levels:
+        columns += [np.round(bounds[lv][0], 6).tolist(), np.round(bounds[lv][1], 6).tolist()]
+    dates = days.astype("datetime64[D]").astype("str").tolist()
+    forecasts = []
+    for i, uid in enumerate(ids):
+        rows = range(i * horizon, (i + 1) * horizon)
+        points = [
+            {"ds": dates[r], **{n: col[r] for n, col in zip(names, columns, strict=True)}}
+            for r in rows
+        ]
+        forecasts.append(
+            {
+                "unique_id": uid,
+                "level": level_names[i],
+                "model": model_name,
+                "model_version": live.version,
+                "origin": origins[i].date().isoformat(),
+                "points": points,
+                "anticipation": anticipations[uid],
+            }
+        )
+    body = {
+        "request_id": request_id,
+        "model_name": live.name,
+        "model_version": live.version,
+        "served_at": served_at.isoformat(),
+        "forecasts": forecasts,
+    }
+    return JSONResponse(body)
+
+
+def _anticipation_json(app: FastAPI, live: LiveModel, ids: list[str]) -> dict[str, Any]:
+    """Each series' anticipation as JSON-ready dicts, memoised until new actuals or a new model."""
+    key = (live.version, live.loaded_at)
+    cache = app.state.realized_cache.get("__json__")
+    if cache is None or cache[0] != key:
+        cache = (key, {})
+        app.state.realized_cache["__json__"] = cache
+    found = cache[1]
+    missing = [uid for uid in ids if uid not in found]
+    if missing:
+        for uid, anticipation in _series_anticipation(app, live, missing).items():
+            found[uid] = anticipation.model_dump(mode="json")
+    return {uid: found[uid] for uid in ids}
 
 
 def _routes(app: FastAPI) -> None:
@@ -625,7 +716,7 @@ def _routes(app: FastAPI) -> None:
     @app.post(
         "/v1/forecasts", response_model=ForecastResponse, tags=["forecasts"], responses=ERRORS
     )
-    def forecasts(request: Request, body: ForecastRequest, key: Viewer) -> ForecastResponse:
+    def forecasts(request: Request, body: ForecastRequest, key: Viewer) -> Response:
         """Forecasts with intervals and the anticipation metric; every answer is logged."""
         live = _live(request)
         ids = list(dict.fromkeys(body.unique_ids))

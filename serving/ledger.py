@@ -128,6 +128,97 @@ def _forecast_frame(
     return frame
 
 
+@dataclass(frozen=True)
+class ServedRows:
+    """A forecast exactly as the server answered it: series in order, `horizon` points each.
+
+    Built by the server from its own model, so it is valid by construction; `log_served` writes
+    it without the pandas checks that `log_forecasts` applies to frames from elsewhere.
+    """
+
+    unique_ids: list[str]
+    levels: list[str]
+    origins: list[datetime]
+    horizon: int
+    ds: list[datetime]
+    yhat: np.ndarray
+    bounds: dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+def log_served(
+    engine: Engine,
+    request_id: str,
+    model_name: str,
+    model_version: str,
+    served: ServedRows,
+    api_key_id: int | None = None,
+) -> None:
+    """Record one served forecast in one transaction (the server's fast path, no pandas)."""
+    levels = sorted(served.bounds)
+    values = [served.yhat, *(b for pair in served.bounds.values() for b in pair)]
+    if not all(np.isfinite(v).all() for v in values):
+        raise ValueError(f"request {request_id}: the forecast has non-finite values")
+    now = utcnow()
+    h = int(served.horizon)
+    series_rows = [
+        {
+            "request_id": request_id,
+            "unique_id": uid,
+            "level": level,
+            "model_version": model_version,
+            "origin": origin,
+            "horizon": h,
+            "served_at": now,
+        }
+        for uid, level, origin in zip(served.unique_ids, served.levels, served.origins, strict=True)
+    ]
+    n = len(served.ds)
+    columns: dict[str, list[Any]] = {
+        "step": list(range(1, h + 1)) * len(served.unique_ids),
+        "ds": served.ds,
+        "yhat": served.yhat.tolist(),
+    }
+    for level in COLUMN_LEVELS:
+        pair = served.bounds.get(level)
+        columns[_lo(level)] = pair[0].tolist() if pair else [None] * n
+        columns[_hi(level)] = pair[1].tolist() if pair else [None] * n
+    others = [level for level in levels if level not in COLUMN_LEVELS]
+    if others:
+        lists = {
+            lv: (served.bounds[lv][0].tolist(), served.bounds[lv][1].tolist()) for lv in others
+        }
+        columns["bounds"] = [
+            json.dumps({str(lv): [lists[lv][0][i], lists[lv][1][i]] for lv in others})
+            for i in range(n)
+        ]
+    else:
+        columns["bounds"] = ["{}"] * n
+    with engine.begin() as connection:
+        connection.execute(
+            insert(ForecastRequest).values(
+                id=request_id,
+                served_at=now,
+                model_name=model_name,
+                model_version=model_version,
+                api_key_id=api_key_id,
+                horizon=h,
+                levels=json.dumps(levels),
+                n_series=len(series_rows),
+            )
+        )
+        returned = connection.execute(
+            insert(ServedSeries).returning(ServedSeries.id, ServedSeries.unique_id), series_rows
+        )
+        series_id = {uid: sid for sid, uid in returned}
+        ids = [series_id[uid] for uid in served.unique_ids for _ in range(h)]
+        names = ["served_series_id", *columns]
+        points = [
+            dict(zip(names, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)
+        ]
+        connection.execute(insert(ServedPoint), points)
+        _score(connection, now, ServedSeries.request_id == request_id)
+
+
 def log_forecasts(
     engine: Engine,
     request_id: str,
