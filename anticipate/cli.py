@@ -8,6 +8,7 @@ Bad data exits with code 2 and the validation report; nothing already built is t
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import warnings
@@ -343,6 +344,23 @@ class TrainingProgress:
         self._current = None
 
 
+def _interrupt_once():  # type: ignore[no-untyped-def]
+    """A SIGINT handler that raises KeyboardInterrupt once and ignores repeats.
+
+    A second Ctrl-C while the first one's clean-up runs (failing the run, deleting a version
+    registered part way) would otherwise cut that clean-up short.
+    """
+    fired = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+
+    return handler
+
+
 @app.command("train")
 def train(
     config: Annotated[
@@ -369,6 +387,7 @@ def train(
     except TrainingError as err:
         errors.print(f"Error: {err}", style="bold red", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_DATA) from None
+    previous = signal.signal(signal.SIGINT, _interrupt_once())
     try:
         with TrainingProgress(["Reading datasets", *STAGES]) as stages:
             stages.step("Reading datasets")
@@ -390,11 +409,14 @@ def train(
             )
             stages.finish()
     except KeyboardInterrupt:
+        previous = signal.SIG_IGN  # exiting now: further Ctrl-C must not cut the exit short
         errors.print(
             "Interrupted: the run is marked failed and the registry is unchanged.",
             style="bold red",
         )
         raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     result, run_id, decision = outcome.result, outcome.run_id, outcome.decision
     table = Table(title="Backtest (expected accuracy)")
     for name in result.summary:
