@@ -193,30 +193,41 @@ def log_served(
         ]
     else:
         columns["bounds"] = ["{}"] * n
+    series_of_point = [uid for uid in served.unique_ids for _ in range(h)]
+    request = {
+        "id": request_id,
+        "served_at": now,
+        "model_name": model_name,
+        "model_version": model_version,
+        "api_key_id": api_key_id,
+        "horizon": h,
+        "levels": json.dumps(levels),
+        "n_series": len(series_rows),
+    }
+    _write_served(engine, request, series_rows, series_of_point, columns)
+
+
+def _write_served(
+    engine: Engine,
+    request: dict[str, Any],
+    series_rows: list[dict[str, Any]],
+    series_of_point: list[str],
+    columns: dict[str, list[Any]],
+) -> None:
+    """Insert a request, its series and their points in one transaction, then score them."""
     with engine.begin() as connection:
-        connection.execute(
-            insert(ForecastRequest).values(
-                id=request_id,
-                served_at=now,
-                model_name=model_name,
-                model_version=model_version,
-                api_key_id=api_key_id,
-                horizon=h,
-                levels=json.dumps(levels),
-                n_series=len(series_rows),
-            )
-        )
+        connection.execute(insert(ForecastRequest).values(**request))
         returned = connection.execute(
             insert(ServedSeries).returning(ServedSeries.id, ServedSeries.unique_id), series_rows
         )
         series_id = {uid: sid for sid, uid in returned}
-        ids = [series_id[uid] for uid in served.unique_ids for _ in range(h)]
         names = ["served_series_id", *columns]
         points = [
-            dict(zip(names, row, strict=True)) for row in zip(ids, *columns.values(), strict=True)
+            dict(zip(names, row, strict=True))
+            for row in zip([series_id[u] for u in series_of_point], *columns.values(), strict=True)
         ]
         connection.execute(insert(ServedPoint), points)
-        _score(connection, now, ServedSeries.request_id == request_id)
+        _score(connection, request["served_at"], ServedSeries.request_id == request["id"])
 
 
 def log_forecasts(
@@ -256,39 +267,27 @@ def log_forecasts(
         }
         for uid, level in zip(first[ID], first[LEVEL], strict=True)
     ]
-    with engine.begin() as connection:
-        connection.execute(
-            insert(ForecastRequest).values(
-                id=request_id,
-                served_at=now,
-                model_name=model_name,
-                model_version=model_version,
-                api_key_id=api_key_id,
-                horizon=int(horizon),
-                levels=json.dumps(levels),
-                n_series=len(series_rows),
-            )
-        )
-        returned = connection.execute(
-            insert(ServedSeries).returning(ServedSeries.id, ServedSeries.unique_id), series_rows
-        )
-        series_id = {uid: sid for sid, uid in returned}
-        columns: dict[str, list[Any]] = {
-            "served_series_id": [series_id[uid] for uid in frame[ID]],
-            "step": frame[STEP].astype(int).tolist(),
-            "ds": list(frame[TIME].dt.to_pydatetime()),
-            "yhat": frame[YHAT].tolist(),
-            "bounds": _bounds_json(frame, levels),
-        }
-        for level in COLUMN_LEVELS:
-            for column in (_lo(level), _hi(level)):
-                values = frame[column].tolist() if level in levels else [None] * len(frame)
-                columns[column] = [_none(v) for v in values]
-        points = [
-            dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)
-        ]
-        connection.execute(insert(ServedPoint), points)
-        _score(connection, now, ServedSeries.request_id == request_id)
+    columns: dict[str, list[Any]] = {
+        "step": frame[STEP].astype(int).tolist(),
+        "ds": list(frame[TIME].dt.to_pydatetime()),
+        "yhat": frame[YHAT].tolist(),
+    }
+    for level in COLUMN_LEVELS:
+        for column in (_lo(level), _hi(level)):
+            values = frame[column].tolist() if level in levels else [None] * len(frame)
+            columns[column] = [_none(v) for v in values]
+    columns["bounds"] = _bounds_json(frame, levels)
+    request = {
+        "id": request_id,
+        "served_at": now,
+        "model_name": model_name,
+        "model_version": model_version,
+        "api_key_id": api_key_id,
+        "horizon": int(horizon),
+        "levels": json.dumps(levels),
+        "n_series": len(series_rows),
+    }
+    _write_served(engine, request, series_rows, frame[ID].tolist(), columns)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
