@@ -194,17 +194,33 @@ def log_served(
     else:
         columns["bounds"] = ["{}"] * n
     series_of_point = [uid for uid in served.unique_ids for _ in range(h)]
-    request = {
+    request = _request_row(
+        request_id, now, model_name, model_version, api_key_id, h, levels, len(series_rows)
+    )
+    _write_served(engine, request, series_rows, series_of_point, columns)
+
+
+def _request_row(
+    request_id: str,
+    now: datetime,
+    model_name: str,
+    model_version: str,
+    api_key_id: int | None,
+    horizon: int,
+    levels: Sequence[int],
+    n_series: int,
+) -> dict[str, Any]:
+    """The forecast_requests row of one served request."""
+    return {
         "id": request_id,
         "served_at": now,
         "model_name": model_name,
         "model_version": model_version,
         "api_key_id": api_key_id,
-        "horizon": h,
-        "levels": json.dumps(levels),
-        "n_series": len(series_rows),
+        "horizon": horizon,
+        "levels": json.dumps(list(levels)),
+        "n_series": n_series,
     }
-    _write_served(engine, request, series_rows, series_of_point, columns)
 
 
 def _write_served(
@@ -277,16 +293,16 @@ def log_forecasts(
             values = frame[column].tolist() if level in levels else [None] * len(frame)
             columns[column] = [_none(v) for v in values]
     columns["bounds"] = _bounds_json(frame, levels)
-    request = {
-        "id": request_id,
-        "served_at": now,
-        "model_name": model_name,
-        "model_version": model_version,
-        "api_key_id": api_key_id,
-        "horizon": int(horizon),
-        "levels": json.dumps(levels),
-        "n_series": len(series_rows),
-    }
+    request = _request_row(
+        request_id,
+        now,
+        model_name,
+        model_version,
+        api_key_id,
+        int(horizon),
+        levels,
+        len(series_rows),
+    )
     _write_served(engine, request, series_rows, frame[ID].tolist(), columns)
 
 

@@ -27,14 +27,12 @@ from mlflow import MlflowClient
 
 from features.demand import build_demand_dataset
 from features.ingest import sales_from_frames
-from features.schema import ID, TARGET, TIME
+from features.schema import ID, TIME
 from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset
 from training.config import TrainConfig
-from training.pipeline import run_training
-from training.pyfunc import ForecastBundle
-from training.registry import CHAMPION, MODEL_NAME, register_with_gate
-from training.tracking import MODEL_URI_TAG, log_training
+from training.registry import CHAMPION, MODEL_NAME
+from training.retrain import train_and_register
 
 STARTUP_TIMEOUT = 90.0
 HORIZON = 5
@@ -126,18 +124,15 @@ def test_served_champion_forecasts_over_http(tmp_path: Path) -> None:
             "run": {"n_jobs": 1},
         }
     )
-    result = run_training(config, demand, trend)
-    bundle = ForecastBundle(result.model, result.levels, 7, (80, 95), result.freq)
-    run_id = log_training(
+    outcome = train_and_register(
+        config,
+        demand,
+        trend,
         client,
-        result,
-        [demand.manifest],
-        trend.frame[[ID, TIME, TARGET]],
+        model_name=MODEL_NAME,
         artifact_location=str(tmp_path / "artifacts"),
-        bundle=bundle,
     )
-    uri = client.get_run(run_id).data.tags[MODEL_URI_TAG]
-    decision = register_with_gate(client, uri, run_id, result.summary["mase"], None)
+    result, decision = outcome.result, outcome.decision
     assert decision.promoted
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == decision.version
 
