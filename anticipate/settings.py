@@ -1,7 +1,9 @@
 """The one settings object: where things live, from ANTICIPATE_* variables and an optional .env.
 
-Only the composition roots (`anticipate/cli.py`, `serving/app.py`) call `get_settings()`; every
-other module takes plain arguments. What a training run does is configured elsewhere (TrainConfig).
+Only the composition roots (`anticipate/cli/`, `serving/app.py`) call `get_settings()`; every
+other module takes plain arguments. What a training run does (models, horizon, holiday country)
+is the recipe, `training.config.TrainConfig`; how it uses the machine (n_jobs, a Dask cluster)
+is set here and passed to the training functions.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ class Settings(BaseSettings):
         env_prefix="ANTICIPATE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    data_dir: Path = Field(default=Path("data"), description="Where datasets are built and read.")
-    demo_dir: Path = Field(default=Path("data/demo"), description="Where the demo data goes.")
+    data_dir: Path = Field(
+        default=Path("data/demo/datasets"),
+        description="Datasets folder (demand/, trend/): `data build` writes it, training reads it.",
+    )
+    demo_dir: Path = Field(
+        default=Path("data/demo"), description="Where `data demo` writes the demo sales files."
+    )
     mlflow_tracking_uri: str = Field(
         default="sqlite:///mlruns/mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "ANTICIPATE_MLFLOW_TRACKING_URI"),
@@ -35,11 +42,13 @@ class Settings(BaseSettings):
         description="Forecast ledger and actuals (SQLite file, or a PostgreSQL URL).",
     )
     model_name: str = Field(default="anticipate-demand", description="Registered model name.")
-    country: str = Field(default="DE", description="Country whose public holidays are features.")
-    max_horizon: int = Field(default=90, ge=1, le=1000)
-    n_jobs: int = Field(default=-1, description="Parallel fits (joblib); -1 uses every core.")
+    n_jobs: int = Field(
+        default=-1,
+        description="Parallel fits in training; -1 uses every core (or every Dask worker).",
+    )
     dask_scheduler: str | None = Field(
-        default=None, description="Address of a Dask scheduler to fan fits out to, if any."
+        default=None,
+        description="Dask scheduler address (tcp://host:8786): training fans its fits out there.",
     )
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=1, le=65535)
@@ -58,6 +67,25 @@ class Settings(BaseSettings):
     )
     model_poll_seconds: float = Field(
         default=30.0, ge=0.0, description="How often the API checks the champion alias; 0: never."
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="Requests answered at once; more get 503 with Retry-After (back-pressure).",
+    )
+    gzip_min_bytes: int = Field(
+        default=16_000, ge=0, description="Answers at least this large are gzipped if asked."
+    )
+    ledger_retention_days: int | None = Field(
+        default=400,
+        ge=1,
+        description="Served forecast points older than this are pruned (accuracy is kept); "
+        "unset: keep forever.",
+    )
+    snapshot_dir: Path = Field(
+        default=Path("data/serving-snapshots"),
+        description="Where the server keeps the served model moved forward to posted actuals, "
+        "so a restart does not refit every series again.",
     )
     retrain_config: Path | None = Field(
         default=None, description="TrainConfig TOML for retraining from the API; defaults if unset."

@@ -30,8 +30,9 @@ import pandas as pd
 from benchmarks.machine import describe_machine
 from features.public_data import load_m3
 from features.schema import ID, TIME
+from training.auto import AutoForecaster
 from training.base import BaseForecaster
-from training.defaults import default_forecaster
+from training.config import TrainConfig
 from training.evaluate import evaluate
 from training.models import (
     AutoARIMA,
@@ -43,6 +44,7 @@ from training.models import (
     Theta,
 )
 from training.models.smoothing import ExponentialSmoothing
+from training.pipeline import build_model
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -53,6 +55,21 @@ LEVELS = (80, 95)
 PEER_MODELS = ("AutoETS", "AutoTheta", "AutoCES")
 
 Factory = Callable[[int, int, int], BaseForecaster]  # (h, season_length, n_jobs) -> model
+
+
+def default_config(h: int) -> TrainConfig:
+    """The shipped recipe with what M3 fixes, as a user's config file would set it.
+
+    M3's horizon per group; no holidays and no calendar features, as its dates are only labels.
+    """
+    return TrainConfig.model_validate(
+        {"model": {"horizon": h, "country": None, "use_calendar": False}}
+    )
+
+
+def default_model(h: int, season_length: int, n_jobs: int) -> AutoForecaster:
+    """The default model of one M3 group, built the way `anticipate train` builds it."""
+    return build_model(default_config(h), season_length, n_jobs=n_jobs)
 
 
 def _our_models() -> dict[str, Factory]:
@@ -69,9 +86,7 @@ def _our_models() -> dict[str, Factory]:
         "global_hgb": lambda h, m, j: GlobalRegressor(
             season_length=m, horizon=h, use_calendar=False, loss="absolute_error"
         ),
-        "default": lambda h, m, j: default_forecaster(
-            h=h, season_length=m, n_jobs=j, use_calendar=False
-        ),
+        "default": default_model,
     }
 
 
@@ -108,7 +123,7 @@ def run_ours(name: str, factory: Factory, data, n_jobs: int) -> tuple[pd.DataFra
         train = data.train[data.train[ID].isin(info[ID])]
         started = time.perf_counter()
         model = factory(h, m, n_jobs).fit(train, freq=str(info["freq"].iloc[0]))
-        frames.append(model.predict(h, levels=levels))
+        frames.append(model.predict(h, interval_levels=levels))
         elapsed += time.perf_counter() - started
     forecast = pd.concat(frames, ignore_index=True)
     forecast["model"] = name
@@ -126,9 +141,9 @@ def score(forecast: pd.DataFrame, data) -> dict[str, float]:  # type: ignore[no-
         train = data.train[data.train[ID].isin(info[ID])]
         m = int(info["season_length"].iloc[0])
         parts.append(
-            evaluate(subset, train, season_length=m, levels=levels, metrics=metrics).assign(
-                group=group
-            )
+            evaluate(
+                subset, train, season_length=m, interval_levels=levels, metrics=metrics
+            ).assign(group=group)
         )
     frame = pd.concat(parts, ignore_index=True)
     out: dict[str, float] = {}

@@ -27,7 +27,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from features.synthetic import make_demo_sales
-from training.defaults import default_forecaster
+from training.config import TrainConfig
+from training.pipeline import build_model
 
 n_series, n_jobs, h = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 stores = 4
@@ -37,9 +38,10 @@ demo = make_demo_sales(seed=0, n_stores=stores, n_bakery_items=bakery, n_web_ite
 panel = demo.sales[["unique_id", "ds", "y"]]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
-model = default_forecaster(h=h, n_jobs=n_jobs, country="DE").fit(panel, freq="D")
+config = TrainConfig.model_validate({"model": {"horizon": h}})  # the shipped recipe, h = 14
+model = build_model(config, season_length=7, n_jobs=n_jobs).fit(panel, freq="D")
 fitted = time.perf_counter()
-forecast = model.predict(h, levels=(80, 95))
+forecast = model.predict(h, interval_levels=(80, 95))
 done = time.perf_counter()
 print(json.dumps({
     "series": int(panel["unique_id"].nunique()), "rows": len(panel),

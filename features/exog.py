@@ -7,6 +7,9 @@ derived from other periods looks strictly into the past. price_promo_features co
     promo present  promo, promo_lag_1, periods_since_promo (since the last promotion strictly
                    before the row; NaN if none)
 An absent price or promo column contributes no columns.
+
+`default_plan` is the future assumed when none is posted: each series' last known price (and any
+other exogenous value) carried forward, no promotion.
 """
 
 from __future__ import annotations
@@ -184,3 +187,71 @@ def check_future_coverage(
     )
     error.missing = missing
     raise error
+
+
+def _int_times(values: pd.Series) -> np.ndarray:
+    """Timestamps as int64 microseconds, whatever their unit."""
+    return values.to_numpy().astype("datetime64[us]").view("int64")
+
+
+def _carried(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each row's last non-missing value up to itself within its series (rows sorted by series)."""
+    position = np.where(np.isnan(values), -1, np.arange(len(values)))
+    last = np.maximum.accumulate(position) if len(values) else position
+    ok = (last >= 0) & (codes[np.maximum(last, 0)] == codes)
+    return np.where(ok, values[np.maximum(last, 0)], np.nan)
+
+
+def default_plan(
+    history: pd.DataFrame,
+    rows: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    flags: Sequence[str] = (PROMO,),
+) -> pd.DataFrame:
+    """`rows` (unique_id, ds) with the exogenous `columns` as known or as assumed from `history`.
+
+    A row whose (unique_id, ds) is in `history` gets its values there. Any other row gets its
+    series' last value at an earlier date carried forward, except the `flags` (promotion), which
+    are 0: no promotion is assumed that was not planned. Only history at or before each row's
+    date is read, so the plan never leaks what came later. Rows before a series' first known
+    value take that first value; a series absent from `history` raises a DataError.
+    """
+    columns = list(columns)
+    out = rows[[ID, TIME]].reset_index(drop=True)
+    if not columns:
+        return out
+    absent = [c for c in (ID, TIME, *columns) if c not in history.columns]
+    if absent:
+        raise DataError(f"The history lacks the exogenous column(s) {absent}.")
+    n_known = len(history)
+    codes, _ = pd.factorize(
+        np.concatenate([history[ID].to_numpy(object), out[ID].to_numpy(object)])
+    )
+    known_code, row_code = codes[:n_known], codes[n_known:]
+    unknown = ~np.isin(row_code, known_code)
+    if unknown.any():
+        shown = list(pd.unique(out[ID].to_numpy(object)[unknown])[:MAX_LISTED])
+        raise DataError(f"No exogenous history for series {shown}.")
+    known_time, row_time = _int_times(history[TIME]), _int_times(out[TIME])
+    order = np.lexsort((known_time, known_code))
+    known_code, known_time = known_code[order], known_time[order]
+    grid = np.unique(np.concatenate([known_time, row_time]))
+    width = len(grid) + 1
+    known_key = known_code * width + np.searchsorted(grid, known_time)
+    row_key = row_code * width + np.searchsorted(grid, row_time)
+    at = np.searchsorted(known_key, row_key, side="right") - 1  # the last one on or before
+    same = (at >= 0) & (known_code[np.maximum(at, 0)] == row_code)
+    at = np.maximum(at, 0)
+    exact = same & (known_key[at] == row_key)
+    for column in columns:
+        values = _carried(history[column].to_numpy("float64", na_value=np.nan)[order], known_code)
+        planned = np.where(same, values[at], np.nan)
+        if column in flags:
+            planned = np.where(exact, planned, 0.0)
+        seen = np.flatnonzero(~np.isnan(values))
+        series, earliest = np.unique(known_code[seen], return_index=True)  # sorted by time
+        first = np.full(codes.max() + 1, np.nan)
+        first[series] = values[seen[earliest]]
+        out[column] = np.where(np.isnan(planned), first[row_code], planned)
+    return out

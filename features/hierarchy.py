@@ -1,8 +1,8 @@
 """Aggregate a demand panel over the hierarchy that the static attributes define.
 
-A level is a tuple of attribute columns: `()` is the total, `("store",)` one series per store,
-`("store", "category")` one per category within a store. Bottom series keep their own ids at the
-level "series". Aggregate ids read like paths: `store=shop-1/category=bread`.
+A hierarchy level is a tuple of attribute columns: `()` is the total, `("store",)` one series
+per store, `("store", "category")` one per category within a store. Bottom series keep their own
+ids at the hierarchy level "series". Aggregate ids read like paths: `store=shop-1/category=bread`.
 """
 
 from __future__ import annotations
@@ -13,36 +13,37 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.errors import DataError
-from features.schema import BOTTOM_LEVEL, ID, LEVEL, TARGET, TIME, TOTAL_LEVEL
+from features.schema import BOTTOM_LEVEL, HIERARCHY_LEVEL, ID, TARGET, TIME, TOTAL_LEVEL
 
-Level = tuple[str, ...]
+#: A hierarchy level as the attribute columns it groups by; () is the total.
+HierarchyLevel = tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Hierarchy:
     """The aggregation levels, top first; the bottom (one series per id) is always included."""
 
-    levels: tuple[Level, ...]
+    hierarchy_levels: tuple[HierarchyLevel, ...]
 
     @property
     def names(self) -> list[str]:
-        """Level names as they appear in the `level` column, top first, bottom last."""
-        return [level_name(level) for level in self.levels] + [BOTTOM_LEVEL]
+        """Hierarchy level names as in the `level` column, top first, bottom last."""
+        return [hierarchy_level_name(lv) for lv in self.hierarchy_levels] + [BOTTOM_LEVEL]
 
     @classmethod
     def parse(cls, text: str) -> Hierarchy:
         """Read levels written as "store,store/category,category" (total is always added)."""
-        levels: list[Level] = [()]
+        hierarchy_levels: list[HierarchyLevel] = [()]
         for chunk in text.split(","):
             columns = tuple(part.strip() for part in chunk.split("/") if part.strip())
-            if columns and columns not in levels:
-                levels.append(columns)
-        return cls(tuple(levels))
+            if columns and columns not in hierarchy_levels:
+                hierarchy_levels.append(columns)
+        return cls(tuple(hierarchy_levels))
 
 
-def level_name(level: Level) -> str:
-    """The name of a level: "total" for the top, else its columns joined by "/"."""
-    return "/".join(level) if level else TOTAL_LEVEL
+def hierarchy_level_name(hierarchy_level: HierarchyLevel) -> str:
+    """The name of a hierarchy level: "total" for the top, else its columns joined by "/"."""
+    return "/".join(hierarchy_level) if hierarchy_level else TOTAL_LEVEL
 
 
 def default_hierarchy(static: pd.DataFrame) -> Hierarchy:
@@ -55,16 +56,16 @@ def default_hierarchy(static: pd.DataFrame) -> Hierarchy:
     n_series = len(static)
     counts = {c: static[c].nunique() for c in columns}
     useful = sorted((c for c in columns if 1 < counts[c] < n_series), key=lambda c: counts[c])
-    levels: list[Level] = [()]
+    found: list[HierarchyLevel] = [()]
     chain: list[str] = []
     for column in useful:
         chain.append(column)
         nested = tuple(chain)
-        if static.groupby(list(nested)).ngroups < n_series and nested not in levels:
-            levels.append(nested)
-        if (column,) not in levels:
-            levels.append((column,))
-    return Hierarchy(tuple(levels))
+        if static.groupby(list(nested)).ngroups < n_series and nested not in found:
+            found.append(nested)
+        if (column,) not in found:
+            found.append((column,))
+    return Hierarchy(tuple(found))
 
 
 def aggregate_ids(static: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
@@ -72,13 +73,14 @@ def aggregate_ids(static: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
 
     This is the summing matrix in long form: one row per bottom series, one column per level.
     """
-    unknown = sorted({c for level in hierarchy.levels for c in level} - set(static.columns))
+    used = {c for columns in hierarchy.hierarchy_levels for c in columns}
+    unknown = sorted(used - set(static.columns))
     if unknown:
         raise DataError(
             f"hierarchy levels use attribute(s) {unknown} that the attributes table does not have "
             f"(it has: {', '.join(c for c in static.columns if c != ID)})"
         )
-    clashing = [c for level in hierarchy.levels if len(level) == 1 for c in level]
+    clashing = [c for columns in hierarchy.hierarchy_levels if len(columns) == 1 for c in columns]
     clashing = [c for c in clashing if c in (BOTTOM_LEVEL, TOTAL_LEVEL)]
     if clashing:
         raise DataError(
@@ -86,12 +88,12 @@ def aggregate_ids(static: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
             f"('{TOTAL_LEVEL}', '{BOTTOM_LEVEL}'); rename them in the attributes table"
         )
     table = pd.DataFrame({ID: static[ID].astype("str")})
-    for level in hierarchy.levels:
-        name = level_name(level)
-        if not level:
+    for columns in hierarchy.hierarchy_levels:
+        name = hierarchy_level_name(columns)
+        if not columns:
             table[name] = TOTAL_LEVEL
             continue
-        parts = [column + "=" + static[column].astype("str") for column in level]
+        parts = [column + "=" + static[column].astype("str") for column in columns]
         joined = parts[0]
         for part in parts[1:]:
             joined = joined + "/" + part
@@ -112,22 +114,46 @@ def aggregate_panel(
     if missing:
         raise DataError(f"series without attributes cannot be aggregated: {missing[:5]}")
     frames = []
-    bottom = panel[[ID, TIME, TARGET]].assign(**{LEVEL: BOTTOM_LEVEL})
+    bottom = panel[[ID, TIME, TARGET]].assign(**{HIERARCHY_LEVEL: BOTTOM_LEVEL})
     codes = membership.set_index(ID)
-    for level in hierarchy.levels:
-        name = level_name(level)
+    for columns in hierarchy.hierarchy_levels:
+        name = hierarchy_level_name(columns)
         group_of = panel[ID].map(codes[name])
         summed = (
             panel.assign(**{ID: group_of})
             .groupby([ID, TIME], as_index=False, sort=True)[TARGET]
             .sum()
         )
-        frames.append(summed.assign(**{LEVEL: name}))
+        frames.append(summed.assign(**{HIERARCHY_LEVEL: name}))
     frames.append(bottom)
     out = pd.concat(frames, ignore_index=True)
-    return out[[ID, LEVEL, TIME, TARGET]]
+    return out[[ID, HIERARCHY_LEVEL, TIME, TARGET]]
 
 
-def select_levels(frame: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
-    """The rows of the given level names."""
-    return frame[frame[LEVEL].isin(list(levels))]
+def select_hierarchy_levels(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The rows of the hierarchy levels called `names` (e.g. "total", "store")."""
+    return frame[frame[HIERARCHY_LEVEL].isin(list(names))]
+
+
+def aggregate_exogenous(
+    panel: pd.DataFrame, membership: pd.DataFrame, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Exogenous `columns` of every series at every hierarchy level: unique_id, ds, columns.
+
+    Bottom series keep their own values. An aggregate gets, per period, the unweighted mean over
+    its members that have a row then: the mean price, and for a 0/1 flag such as promo the share
+    of members on promotion. Sales-weighted means would read y of the same period (a leak).
+    """
+    columns = list(columns)
+    frames = [panel[[ID, TIME, *columns]]]
+    for name in (c for c in membership.columns if c != ID):
+        group_of = panel[ID].map(membership.set_index(ID)[name])
+        means = (
+            panel[[TIME, *columns]]
+            .assign(**{ID: group_of.to_numpy()})
+            .groupby([ID, TIME], as_index=False, sort=True)[columns]
+            .mean()
+        )
+        frames.append(means[[ID, TIME, *columns]])
+    out = pd.concat(frames, ignore_index=True)
+    return out.drop_duplicates([ID, TIME], keep="first").reset_index(drop=True)

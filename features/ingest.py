@@ -16,48 +16,21 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.attributes import validate_attributes
 from features.errors import DataProblem, DataValidationError
+from features.read_options import ReadOptions
 from features.schema import ID, TARGET, TIME
+from features.validation import validate_sales
 
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read a sales export; the defaults fit a file already in `unique_id, ds, y` form.
-
-    Attributes:
-        id_cols: column(s) naming a series; several are joined with "@" (e.g. sku and store).
-        time_col: the date column. target_col: the quantity sold.
-        delimiter, decimal: sniffed from the file when None.
-        negative: "error" refuses negative quantities; "clip" sets them to 0 with a warning.
-        duplicates: "error" refuses repeated (series, date) rows; "sum" adds them up (transaction
-            exports) after flooring timestamps to the day.
-        min_observations: a series with fewer dated rows is too short to model.
-        short_series: "error" refuses short series; "drop" leaves them out with a warning.
-        freq: the frequency the dataset will be built at, if known; a file that mixes calendars
-            passes when every series can be summed up to it.
-    """
-
-    id_cols: tuple[str, ...] = (ID,)
-    time_col: str = TIME
-    target_col: str = TARGET
-    delimiter: str | None = None
-    decimal: str | None = None
-    encoding: str = "utf-8-sig"
-    date_format: str | None = None
-    negative: Literal["error", "clip"] = "error"
-    duplicates: Literal["error", "sum"] = "error"
-    min_observations: int = 3
-    short_series: Literal["error", "drop"] = "error"
-    freq: str | None = None
+#: A file already in `unique_id, ds, y` form (ReadOptions is frozen, so one shared default).
+_DEFAULT_OPTIONS = ReadOptions()
 
 
 @dataclass(frozen=True)
@@ -235,7 +208,7 @@ def _read_parquet_text(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, options: ReadOptions = ReadOptions()) -> pd.DataFrame:
+def read_table(path: str | Path, options: ReadOptions = _DEFAULT_OPTIONS) -> pd.DataFrame:
     """Read a CSV (text cells) or Parquet (typed cells) file, or raise a located error."""
     path = Path(path)
     if not path.exists():
@@ -302,7 +275,7 @@ def rename_columns(
 def read_sales(
     sales: str | Path,
     attributes: str | Path | None = None,
-    options: ReadOptions = ReadOptions(),
+    options: ReadOptions = _DEFAULT_OPTIONS,
 ) -> SalesHistory:
     """Read, check and normalise a sales export (and its optional attributes table).
 
@@ -329,7 +302,7 @@ def read_sales(
 def sales_from_frames(
     sales: pd.DataFrame,
     attributes: pd.DataFrame | None = None,
-    options: ReadOptions = ReadOptions(),
+    options: ReadOptions = _DEFAULT_OPTIONS,
     *,
     source: str = "<sales frame>",
     attributes_source: str | None = None,
@@ -340,9 +313,6 @@ def sales_from_frames(
     Raises:
         DataValidationError: every problem found, each naming the column, rows and series.
     """
-    from features.attributes import validate_attributes
-    from features.validation import validate_sales
-
     delimiter = options.delimiter or sales.attrs.get("delimiter")
     table = rename_columns(sales, options, Path(source))
     checked = validate_sales(table, options, source, delimiter=delimiter)

@@ -41,7 +41,7 @@ class Manifest:
     content_hash: str
     columns: list[str]
     exogenous: list[str] = field(default_factory=list)
-    levels: dict[str, int] = field(default_factory=dict)
+    hierarchy_levels: dict[str, int] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -56,8 +56,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        """Read a manifest back from its JSON text."""
-        return cls(**json.loads(text))
+        """Read a manifest back from its JSON text (old ones call hierarchy_levels "levels")."""
+        data = json.loads(text)
+        if "levels" in data and "hierarchy_levels" not in data:
+            data["hierarchy_levels"] = data.pop("levels")
+        return cls(**data)
 
     def write(self, folder: Path) -> Path:
         """Write manifest.json into `folder`."""

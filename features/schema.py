@@ -15,8 +15,9 @@ TIME = "ds"
 TARGET = "y"
 PANEL_COLUMNS = (ID, TIME, TARGET)
 
-#: Aggregate series in the trend dataset carry their hierarchy level here.
-LEVEL = "level"
+#: Column holding each series' hierarchy level (total, store, ..., series); the stored name stays
+#: "level" because datasets on disk and registered bundles carry it.
+HIERARCHY_LEVEL = "level"
 BOTTOM_LEVEL = "series"
 TOTAL_LEVEL = "total"
 
@@ -43,7 +44,7 @@ def period_start(ds: pd.Series, freq: str) -> pd.Series:
     return ds.dt.to_period(period).dt.start_time.astype(ds.dtype)
 
 
-def forecast_columns(levels: tuple[int, ...] | list[int]) -> list[str]:
-    """Columns of a forecast frame with the interval bounds for each level, in order."""
-    bounds = [f"yhat_{side}_{level}" for level in sorted(levels) for side in ("lo", "hi")]
+def forecast_columns(interval_levels: tuple[int, ...] | list[int]) -> list[str]:
+    """Columns of a forecast frame with the bounds of each interval level (percent), in order."""
+    bounds = [f"yhat_{side}_{lv}" for lv in sorted(interval_levels) for side in ("lo", "hi")]
     return [ID, TIME, "model", "yhat", *bounds]

@@ -18,7 +18,7 @@ import pandas as pd
 from features.demand import DemandDataset, regular_panel
 from features.hierarchy import Hierarchy, aggregate_ids, aggregate_panel, default_hierarchy
 from features.manifest import Manifest, content_hash
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 
 #: Short and long trend windows per frequency (a week and four weeks of days, and so on).
 DEFAULT_WINDOWS: dict[str, tuple[int, ...]] = {
@@ -129,18 +129,18 @@ def build_trend_dataset(
         raise ValueError(f"trend windows must be >= 1 period, got {list(windows)}")
     aggregated = aggregate_panel(demand.panel, static, hierarchy)
     parts = []
-    for name, part in aggregated.groupby(LEVEL, sort=False):
+    for name, part in aggregated.groupby(HIERARCHY_LEVEL, sort=False):
         regular = regular_panel(
             part[[ID, TIME, TARGET]],
             demand.manifest.freq_alias,
             end=demand.panel[TIME].max(),
             trim_leading_zeros=False,
         )
-        parts.append(regular.assign(**{LEVEL: name}))
-    frame = pd.concat(parts, ignore_index=True)[[ID, LEVEL, TIME, TARGET]]
+        parts.append(regular.assign(**{HIERARCHY_LEVEL: name}))
+    frame = pd.concat(parts, ignore_index=True)[[ID, HIERARCHY_LEVEL, TIME, TARGET]]
     frame = trend_signals(frame, windows, band)
     membership = aggregate_ids(static, hierarchy)
-    counts = frame.groupby(LEVEL, sort=False)[ID].nunique()
+    counts = frame.groupby(HIERARCHY_LEVEL, sort=False)[ID].nunique()
     manifest = Manifest(
         kind="trend",
         freq=demand.freq,
@@ -151,9 +151,9 @@ def build_trend_dataset(
         end=frame[TIME].max().date().isoformat(),
         content_hash=content_hash(frame, membership),
         columns=list(frame.columns),
-        levels={str(k): int(v) for k, v in counts.items()},
+        hierarchy_levels={str(k): int(v) for k, v in counts.items()},
         sources=[{"demand_content_hash": demand.manifest.content_hash}],
         parameters={"windows": list(windows), "band": band, "hierarchy": hierarchy.names},
-        units_sold=float(frame.loc[frame[LEVEL] == "total", TARGET].sum()),
+        units_sold=float(frame.loc[frame[HIERARCHY_LEVEL] == "total", TARGET].sum()),
     )
     return TrendDataset(frame=frame, membership=membership, manifest=manifest)

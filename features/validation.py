@@ -13,8 +13,14 @@ import pandas as pd
 
 from features.errors import DataProblem, DataValidationError, DataWarning
 from features.frequency import coarser_or_equal, infer_native_frequency, period_alias
-from features.ingest import ReadOptions
-from features.parsing import detect_decimal_comma, missing_mask, parse_dates, parse_numbers
+from features.parsing import (
+    detect_decimal_comma,
+    missing_mask,
+    offset_minutes,
+    parse_dates,
+    parse_numbers,
+)
+from features.read_options import ReadOptions
 from features.schema import ID, TARGET, TIME
 
 _TRUE_FALSE = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0"}
@@ -222,8 +228,6 @@ def validate_sales(
 
 
 def _offset_spread(offsets: tuple[str, ...]) -> int:
-    from features.parsing import offset_minutes
-
     minutes = [offset_minutes(o) for o in offsets]
     return max(minutes) - min(minutes) if minutes else 0
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.schema import ID, SEASON_LENGTH, TARGET, TIME
 from training.base import MODEL
-from training.config import ModelConfig, RunConfig, TrainConfig
+from training.config import ModelConfig, TrainConfig
 from training.errors import TrainingError
 from training.evaluate import evaluate, summarize
 from training.pipeline import build_model
@@ -53,9 +53,12 @@ def _check_dates(dates: pd.Series, freq: str) -> None:
 
 
 def forecast_history(
-    history: Sequence[tuple[dt.date, float]], freq: str, horizon: int, levels: Sequence[int]
+    history: Sequence[tuple[dt.date, float]],
+    freq: str,
+    horizon: int,
+    interval_levels: Sequence[int],
 ) -> AdhocForecast:
-    """Forecast one posted history `horizon` periods ahead with intervals at `levels`."""
+    """Forecast one posted history `horizon` periods ahead with intervals at `interval_levels`."""
     dates = pd.Series(pd.to_datetime([d for d, _ in history]))
     _check_dates(dates, freq)
     panel = pd.DataFrame({ID: ADHOC_ID, TIME: dates, TARGET: [float(y) for _, y in history]})
@@ -67,26 +70,25 @@ def forecast_history(
             model=ModelConfig(
                 horizon=horizon,
                 n_windows=windows,
-                levels=list(levels),
+                interval_levels=list(interval_levels),
                 members=MEMBERS,
                 country=None,
             ),
-            run=RunConfig(n_jobs=1),
         )
-        model = build_model(config, season)
+        model = build_model(config, season, n_jobs=1)
         try:
             model.fit(panel)
         except TrainingError as err:
             last_error = err
             continue
-        frame = model.predict(horizon, levels=tuple(levels))
+        frame = model.predict(horizon, interval_levels=tuple(interval_levels))
         columns = [c for c in frame.columns if c not in (ID, MODEL)]
         backtest = model.backtest_[model.backtest_[MODEL] == model.alias_name]
         scored = evaluate(
             backtest,
             panel,
             season_length=season,
-            levels=(),
+            interval_levels=(),
             metrics=["mase", "wape", "bias", "direction_hit_rate"],
         )
         expected = {k: float(v) for k, v in summarize(scored, by=()).iloc[0].items() if k != MODEL}

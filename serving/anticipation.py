@@ -3,7 +3,10 @@
     realized(points, history, season_length, by=("level",))   # level | n_forecasts | ... | mase
     drift(points, history, expected, season_length)           # unique_id | drift | reason | ...
 
+These frame functions are the reference definitions; the ledger (`serving.ledger.report`) keeps
+the same numbers as running sums and shares the drift verdict (`backtest_windows`, `verdict`).
 The metrics are `training.evaluate`'s, so realized and expected accuracy mean the same thing.
+"level" is the hierarchy level (column HIERARCHY_LEVEL); interval levels are `interval_levels`.
 One served forecast is one (unique_id, request_id): the request id is passed to evaluate as the
 `model`, so two requests for the same series from the same origin are scored (and counted)
 apart. MASE is scaled by the in-sample seasonal naive MAE of `history` up to each cutoff.
@@ -12,11 +15,12 @@ apart. MASE is scaled by the in-sample seasonal naive MAE of `history` up to eac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 from training.base import MODEL, YHAT
 from training.evaluate import DENOMINATOR, METRIC, NUMERATOR, evaluate, evaluate_by_step, summarize
 from training.metrics import CUTOFF, STEP
@@ -24,7 +28,7 @@ from training.metrics import CUTOFF, STEP
 REQUEST = "request_id"
 VERSION = "model_version"
 HORIZON = "horizon"
-GROUPINGS = (ID, LEVEL, VERSION, STEP)
+GROUPINGS = (ID, HIERARCHY_LEVEL, VERSION, STEP)
 
 #: Drift needs at least this many scored points in the recent window of a group.
 MIN_POINTS = 8
@@ -46,6 +50,8 @@ DRIFT_NUMBERS = [
     "expected_mase",
     "realized_bias",
 ]
+#: Drift numbers that are counts (0 when missing).
+COUNTED = ("n_points", "n_windows")
 #: The constant grouping key of an overall (by=()) group.
 ALL = "_all"
 
@@ -61,8 +67,9 @@ DRIFT_RULE = (
 )
 
 
-def _metric_names(levels: Sequence[int]) -> list[str]:
-    return ["mase", "wape", "bias", *(f"coverage_{int(lv)}" for lv in levels)]
+def metric_names(interval_levels: Sequence[int]) -> list[str]:
+    """The realized metrics, in the order the frames and the API give them."""
+    return ["mase", "wape", "bias", *(f"coverage_{int(lv)}" for lv in interval_levels)]
 
 
 def _check_by(by: Sequence[str], allowed: Sequence[str]) -> list[str]:
@@ -126,7 +133,7 @@ def realized(
     history: pd.DataFrame,
     season_length: int,
     by: Sequence[str] = (ID,),
-    levels: Sequence[int] = (80, 95),
+    interval_levels: Sequence[int] = (80, 95),
 ) -> pd.DataFrame:
     """Realized accuracy of served forecasts per group of `by`, as the backtest defines it.
 
@@ -138,7 +145,7 @@ def realized(
         season_length: the seasonal lag that scales MASE.
         by: any of unique_id, level, model_version, step; () for one overall row. With step,
             the metrics are per horizon step and direction_hit_rate is left out.
-        levels: interval levels scored as coverage_L.
+        interval_levels: interval levels (%) scored as coverage_L.
 
     Returns:
         *by | n_forecasts | n_points | mase | wape | bias | coverage_L... | direction_hit_rate.
@@ -147,13 +154,13 @@ def realized(
     """
     by = _check_by(by, GROUPINGS)
     if STEP in by:
-        return _realized_by_step(points, history, season_length, by, levels)
-    names = [*_metric_names(levels), "direction_hit_rate"]
+        return _realized_by_step(points, history, season_length, by, interval_levels)
+    names = [*metric_names(interval_levels), "direction_hit_rate"]
     scored = _scored(points)
     if scored.empty:
         return _empty(by, names)
-    context = {"season_length": season_length, "levels": levels}
-    long = evaluate(scored, history, metrics=_metric_names(levels), **context)
+    context = {"season_length": season_length, "interval_levels": interval_levels}
+    long = evaluate(scored, history, metrics=metric_names(interval_levels), **context)
     complete = _complete(points, scored)
     if not complete.empty:
         direction = evaluate(complete, history, metrics=["direction_hit_rate"], **context)
@@ -166,14 +173,14 @@ def _realized_by_step(
     history: pd.DataFrame,
     season_length: int,
     by: list[str],
-    levels: Sequence[int],
+    interval_levels: Sequence[int],
 ) -> pd.DataFrame:
-    names = _metric_names(levels)
+    names = metric_names(interval_levels)
     scored = _scored(points)
     if scored.empty:
         return _empty(by, names)
     long = evaluate_by_step(
-        scored, history, season_length=season_length, levels=levels, metrics=names
+        scored, history, season_length=season_length, interval_levels=interval_levels, metrics=names
     )
     return _assemble(long, scored, by, names)
 
@@ -196,7 +203,7 @@ def realized_by_step(
     history: pd.DataFrame,
     season_length: int,
     by: Sequence[str] = (),
-    levels: Sequence[int] = (80, 95),
+    interval_levels: Sequence[int] = (80, 95),
 ) -> pd.DataFrame:
     """Realized accuracy per horizon step (and per group of `by`), cutoffs pooled.
 
@@ -205,10 +212,10 @@ def realized_by_step(
         it is a whole-horizon measure).
     """
     steps = [*[c for c in by if c != STEP], STEP]
-    return realized(points, history, season_length, by=steps, levels=levels)
+    return realized(points, history, season_length, by=steps, interval_levels=interval_levels)
 
 
-def _keyed(frame: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def keyed(frame: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """`frame` and the columns to group it by: `by`, or one constant key when `by` is empty."""
     return (frame, by) if by else (frame.assign(**{ALL: 0}), [ALL])
 
@@ -226,7 +233,7 @@ def _recent_numbers(
 ) -> pd.DataFrame:
     """Per group of the recent points: n_points, their dates, realized_mase and realized_bias."""
     long = evaluate(
-        recent, history, season_length=season_length, levels=(), metrics=["mase", "bias"]
+        recent, history, season_length=season_length, interval_levels=(), metrics=["mase", "bias"]
     )
     long = _with_keys(long, recent, keys)
     sums = long.groupby([*keys, METRIC], observed=True)[[NUMERATOR, DENOMINATOR]].sum()
@@ -240,20 +247,30 @@ def _recent_numbers(
     return spans.join(values).reset_index()
 
 
-def _windows(scored: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def member_columns(keys: Sequence[str], expected: pd.DataFrame) -> list[str]:
+    """The columns a group's member series are matched on in `expected`, after the keys."""
+    on = [ID, *[c for c in keys if c != ID and c in expected.columns]]
+    return list(dict.fromkeys([*keys, *on]))
+
+
+def backtest_windows(
+    members: pd.DataFrame, expected: pd.DataFrame, keys: list[str]
+) -> pd.DataFrame:
     """Per group: n_windows, expected_mase (mean) and the MASE threshold from its windows.
 
-    A group's window value is the mean MASE of its member series (those in its scored points)
-    at that backtest cutoff, as `summarize` averages MASE; series match on unique_id and on any
-    grouping column `expected` also has (level; model_version when it is given).
+    `members` lists each group's series (those with scored points): the `member_columns`. A
+    group's window value is the mean MASE of its member series at that backtest cutoff, as
+    `summarize` averages MASE; series match on unique_id and on any grouping column `expected`
+    also has (level; model_version when it is given).
     """
     on = [ID, *[c for c in keys if c != ID and c in expected.columns]]
-    members = scored[list(dict.fromkeys([*keys, *on]))].drop_duplicates()
+    members = members[member_columns(keys, expected)].drop_duplicates()
     windows = members.merge(expected[[*on, CUTOFF, "mase"]], on=on, how="inner")
     per_window = windows.groupby([*keys, CUTOFF], observed=True)["mase"].mean().dropna()
-    stats = per_window.groupby(level=keys, observed=True).agg(
-        n_windows="size", expected_mase="mean", top=lambda v: np.quantile(v, QUANTILE)
-    )
+    grouped = per_window.groupby(level=keys, observed=True)
+    # pandas' group quantile interpolates linearly, as np.quantile does
+    stats = grouped.agg(n_windows="size", expected_mase="mean")
+    stats["top"] = grouped.quantile(QUANTILE)
     many = stats["n_windows"] >= MIN_WINDOWS
     stats["mase_threshold"] = np.where(many, stats["top"], MEAN_FACTOR * stats["expected_mase"])
     stats["threshold_rule"] = np.where(
@@ -283,27 +300,40 @@ def drift(
         Recent-window MASE weighs every point once (sum of scaled errors / points); bias is
         pooled. reason: "mase", "bias", "mase+bias", "too few scored points" or missing.
     """
-    by = _check_by(by, (ID, LEVEL, VERSION))
-    points, keys = _keyed(points, by)
+    by = _check_by(by, (ID, HIERARCHY_LEVEL, VERSION))
+    points, keys = keyed(points, by)
     scored = _scored(points)
     out = points[keys].drop_duplicates().sort_values(keys, ignore_index=True)
     recent = _recent(scored, keys)
     if not recent.empty:
         out = out.merge(_recent_numbers(recent, history, season_length, keys), on=keys, how="left")
-        out = out.merge(_windows(scored, expected, keys), on=keys, how="left")
-    out = out.reindex(columns=[*keys, *DRIFT_NUMBERS])
-    out["n_points"] = out["n_points"].fillna(0).astype("int64")
-    out["n_windows"] = out["n_windows"].fillna(0).astype("int64")
-    enough = out["n_points"].to_numpy() >= MIN_POINTS
-    mase = out["realized_mase"].to_numpy(dtype="float64")
-    over = enough & (mase > out["mase_threshold"].to_numpy(dtype="float64"))
-    skewed = enough & (np.abs(out["realized_bias"].to_numpy(dtype="float64")) > BIAS_BAND)
-    reason = np.where(over & skewed, "mase+bias", np.where(over, "mase", "bias"))
+        out = out.merge(backtest_windows(scored, expected, keys), on=keys, how="left")
+    return verdict(out, by)
+
+
+def verdict(numbers: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The drift flag and reason of each group from its numbers (`DRIFT_NUMBERS`, any missing).
+
+    Returns *by | drift | reason | DRIFT_NUMBERS | bias_band (the columns of `drift`).
+    """
+    n = len(numbers)
+
+    def column(name: str) -> np.ndarray:
+        return numbers[name].to_numpy() if name in numbers else np.full(n, np.nan)
+
+    counts = {c: np.nan_to_num(column(c).astype("float64")).astype("int64") for c in COUNTED}
+    enough = counts["n_points"] >= MIN_POINTS
+    mase = column("realized_mase").astype("float64")
+    over = enough & (mase > column("mase_threshold").astype("float64"))
+    skewed = enough & (np.abs(column("realized_bias").astype("float64")) > BIAS_BAND)
+    reason = np.where(over & skewed, "mase+bias", np.where(over, "mase", "bias")).astype(object)
     reason = np.where(enough, reason, TOO_FEW)
-    out["drift"] = over | skewed
-    out["reason"] = pd.Series(reason, index=out.index, dtype="str").where(~enough | over | skewed)
-    out["bias_band"] = BIAS_BAND
-    return out.reindex(columns=[*by, "drift", "reason", *DRIFT_NUMBERS, "bias_band"])
+    data: dict[str, Any] = {k: column(k) for k in by}
+    data["drift"] = over | skewed
+    data["reason"] = np.where(~enough | over | skewed, reason, np.nan)
+    data.update({c: counts[c] if c in counts else column(c) for c in DRIFT_NUMBERS})
+    data["bias_band"] = np.full(n, BIAS_BAND)
+    return pd.DataFrame(data)
 
 
 def expected_summary(expected: pd.DataFrame, by: Sequence[str] = (ID,)) -> pd.DataFrame:
@@ -320,8 +350,8 @@ def expected_summary(expected: pd.DataFrame, by: Sequence[str] = (ID,)) -> pd.Da
     missing = [c for c in by if c not in expected.columns]
     if missing:
         raise ValueError(f"cannot group expected accuracy by {missing}: `expected` lacks them")
-    frame, keys = _keyed(expected, list(by))
-    skip = {ID, LEVEL, VERSION, CUTOFF, *keys}
+    frame, keys = keyed(expected, list(by))
+    skip = {ID, HIERARCHY_LEVEL, VERSION, CUTOFF, *keys}
     metrics = [c for c in expected.columns if c not in skip]
     metrics = [c for c in metrics if pd.api.types.is_numeric_dtype(expected[c])]
     grouped = frame.groupby(keys, sort=True, observed=True)

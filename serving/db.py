@@ -1,13 +1,20 @@
 """The server's database: typed ORM tables, the engine factory, migrations and a readiness probe.
 
-One `MetaData` holds every table; Alembic revision `0001` (serving/migrations) creates exactly
-these. Timestamps are naive UTC; `ds`/`origin` are calendar dates stored as midnight DateTimes.
+One `MetaData` holds every table; the Alembic revisions in serving/migrations create exactly
+these. Timestamps are naive UTC DateTimes; target dates (`ds`) and origins are `Date`s.
+
+The ledger stores each distinct forecast once (`forecasts`, `forecast_points`), however often it
+is served; `served_series` links every request to the forecasts it answered with. Accuracy is
+kept as running sums (`accuracy_*`), updated whenever a point is scored, so reading it costs the
+same whatever the ledger holds, and pruning old requests keeps it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +22,24 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
+    Date,
     DateTime,
     Engine,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     create_engine,
     event,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,17 +47,23 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "ROLE_NAMES",
     "STATUSES",
+    "AccuracyDay",
+    "AccuracySeries",
+    "AccuracyStep",
     "Actual",
     "ApiKey",
     "Base",
+    "Forecast",
+    "ForecastBound",
+    "ForecastPoint",
     "ForecastRequest",
     "Job",
-    "ServedPoint",
     "ServedSeries",
     "check",
     "make_engine",
     "migrate",
     "utcnow",
+    "write_transaction",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +75,10 @@ BUSY_TIMEOUT_MS = 30_000
 ROLE_NAMES = ("viewer", "writer", "admin")
 #: Lifecycle of a background job.
 STATUSES = ("queued", "running", "succeeded", "failed")
+#: The PostgreSQL advisory lock that serialises ledger writers (SQLite has one writer anyway).
+WRITE_LOCK = 0x616E7469
+#: Execution option asking the `begin` listener for SQLite's BEGIN IMMEDIATE.
+IMMEDIATE = "anticipate_immediate"
 
 #: Constraint names fixed by convention, so Alembic (and batch mode on SQLite) can address them.
 NAMING_CONVENTION = {
@@ -66,6 +88,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+#: Tables whose rows live in their primary key's b-tree on SQLite (no rowid, no second index).
+NO_ROWID = {"sqlite_with_rowid": False}
 
 
 def utcnow() -> datetime:
@@ -103,69 +127,172 @@ class ForecastRequest(Base):
     """One served forecast call: who asked, which model answered, with what horizon and levels."""
 
     __tablename__ = "forecast_requests"
+    __table_args__ = (NO_ROWID,)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    served_at: Mapped[datetime] = mapped_column(DateTime)
+    served_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # retention walks it
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     horizon: Mapped[int] = mapped_column(Integer)
-    levels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. "[80, 95]"
+    interval_levels: Mapped[str] = mapped_column(Text)  # JSON list, e.g. "[80, 95]"
     n_series: Mapped[int] = mapped_column(Integer)
 
 
-class ServedSeries(Base):
-    """One series of a served request, with the last observed date it was forecast from."""
+class Forecast(Base):
+    """One distinct forecast of a series, stored once however many requests served it.
 
-    __tablename__ = "served_series"
+    `n_served` counts every request that served it (pruned ones included: their scores stay in
+    the accuracy sums). The origin statistics come from the history up to `origin`; n_scored,
+    sum_abs_error and sum_y are the running totals of its points that have actuals.
+    """
+
+    __tablename__ = "forecasts"
+    __table_args__ = (Index("ix_forecasts_series_last_ds", "unique_id", "last_ds"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("forecast_requests.id"), index=True)
-    unique_id: Mapped[str] = mapped_column(String(200), index=True)
-    level: Mapped[str] = mapped_column(String(100))
-    model_version: Mapped[str] = mapped_column(String(64), index=True)
-    origin: Mapped[datetime] = mapped_column(DateTime)
+    # blake2b of everything served (series, model, origin, dates, values); NULL when migrated
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(16), unique=True)
+    unique_id: Mapped[str] = mapped_column(String(200))
+    hierarchy_level: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[date] = mapped_column(Date)
     horizon: Mapped[int] = mapped_column(Integer)
-    served_at: Mapped[datetime] = mapped_column(DateTime)
+    last_ds: Mapped[date] = mapped_column(Date)
+    n_served: Mapped[int] = mapped_column(Integer)
+    last_served_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    mase_scale: Mapped[float | None] = mapped_column(Float)
+    recent_mean: Mapped[float | None] = mapped_column(Float)
+    change_scale: Mapped[float | None] = mapped_column(Float)
+    said: Mapped[int] = mapped_column(SmallInteger)  # direction label code, -1 when unknown
+    n_scored: Mapped[int] = mapped_column(Integer)
+    sum_abs_error: Mapped[float] = mapped_column(Float)
+    sum_y: Mapped[float] = mapped_column(Float)
 
 
-class ServedPoint(Base):
-    """One served step of a series; `y`/`scored_at` are filled in once the actual is known."""
+class ForecastPoint(Base):
+    """One step of a distinct forecast, with the 80 % and 95 % bounds when they were served."""
 
-    __tablename__ = "served_points"
-    # "Points of series X at date D" (scoring) is one lookup in this index; it also serves the FK.
-    # No index on ds alone: SQLite (without statistics) would then score by scanning every
-    # series' points at each date, 100 times slower on a ledger of a few thousand series.
-    __table_args__ = (Index("ix_served_points_series_ds", "served_series_id", "ds"),)
+    __tablename__ = "forecast_points"
+    __table_args__ = (NO_ROWID,)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    served_series_id: Mapped[int] = mapped_column(ForeignKey("served_series.id"))
-    step: Mapped[int] = mapped_column(Integer)
-    ds: Mapped[datetime] = mapped_column(DateTime)
+    forecast_id: Mapped[int] = mapped_column(ForeignKey("forecasts.id"), primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    ds: Mapped[date] = mapped_column(Date)
     yhat: Mapped[float] = mapped_column(Float)
     yhat_lo_80: Mapped[float | None] = mapped_column(Float)
     yhat_hi_80: Mapped[float | None] = mapped_column(Float)
     yhat_lo_95: Mapped[float | None] = mapped_column(Float)
     yhat_hi_95: Mapped[float | None] = mapped_column(Float)
-    bounds: Mapped[str] = mapped_column(Text)  # JSON {"80": [lo, hi], ...} of every level served
-    y: Mapped[float | None] = mapped_column(Float)
-    scored_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ForecastBound(Base):
+    """Bounds of the interval levels other than 80 and 95 (rarely asked for)."""
+
+    __tablename__ = "forecast_bounds"
+    __table_args__ = (NO_ROWID,)
+
+    forecast_id: Mapped[int] = mapped_column(ForeignKey("forecasts.id"), primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    interval_level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    lo: Mapped[float | None] = mapped_column(Float)
+    hi: Mapped[float | None] = mapped_column(Float)
+
+
+class ServedSeries(Base):
+    """One series of a served request: the forecast it was answered with."""
+
+    __tablename__ = "served_series"
+    __table_args__ = (NO_ROWID,)
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("forecast_requests.id"), primary_key=True)
+    forecast_id: Mapped[int] = mapped_column(
+        ForeignKey("forecasts.id"), primary_key=True, index=True
+    )
 
 
 class Actual(Base):
-    """The observed demand of a series on a date; `received_at` marks the post that set it."""
+    """The observed demand of a series on a date; `revision` numbers the post that set it."""
 
     __tablename__ = "actuals"
+    __table_args__ = (NO_ROWID,)
 
     unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    ds: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    ds: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
     y: Mapped[float] = mapped_column(Float)
-    # Indexed: upsert_actuals finds the rows it just changed by their received_at.
-    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    revision: Mapped[int] = mapped_column(Integer, index=True)  # actuals_since walks it
+
+
+class _PointSums:
+    """Sums over scored points kept per series (and per step, and per target date)."""
+
+    n_points: Mapped[int] = mapped_column(Integer)
+    n_scaled: Mapped[int] = mapped_column(Integer)  # points with a defined MASE scale
+    sum_scaled_error: Mapped[float] = mapped_column(Float)  # sum |e| / scale
+    sum_error: Mapped[float] = mapped_column(Float)
+    sum_y: Mapped[float] = mapped_column(Float)
+    n_nonzero_y: Mapped[int] = mapped_column(Integer)  # tells a true 0 sum of y from rounding
+
+
+class _CoverageSums(_PointSums):
+    """The point sums of WAPE and coverage as well."""
+
+    sum_abs_error: Mapped[float] = mapped_column(Float)
+    sum_abs_y: Mapped[float] = mapped_column(Float)
+    in_80: Mapped[int] = mapped_column(Integer)
+    n_80: Mapped[int] = mapped_column(Integer)
+    in_95: Mapped[int] = mapped_column(Integer)
+    n_95: Mapped[int] = mapped_column(Integer)
+
+
+class AccuracySeries(_CoverageSums, Base):
+    """Per series, level and version: the per-forecast sums (MASE, direction, counts), the
+    point sums and the longest step scored (the drift window's length)."""
+
+    __tablename__ = "accuracy_series"
+    __table_args__ = (NO_ROWID,)
+
+    unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hierarchy_level: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n_forecasts: Mapped[int] = mapped_column(Integer)
+    n_mase: Mapped[int] = mapped_column(Integer)
+    sum_mase: Mapped[float] = mapped_column(Float)
+    n_direction: Mapped[int] = mapped_column(Integer)
+    direction_hits: Mapped[int] = mapped_column(Integer)
+    max_step: Mapped[int] = mapped_column(SmallInteger)
+
+
+class AccuracyStep(_CoverageSums, Base):
+    """Per series, level, version and horizon step: sums over its scored points."""
+
+    __tablename__ = "accuracy_steps"
+    __table_args__ = (NO_ROWID,)
+
+    unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hierarchy_level: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class AccuracyDay(_PointSums, Base):
+    """Per target date, series, level and version: what the drift rule's recent window needs.
+
+    Keyed date first, so the newest dates of every series are one range of the key.
+    """
+
+    __tablename__ = "accuracy_days"
+    __table_args__ = (Index("ix_accuracy_days_series_ds", "unique_id", "ds"), NO_ROWID)
+
+    ds: Mapped[date] = mapped_column(Date, primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hierarchy_level: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class Job(Base):
-    """A background job (a retrain) and how far it got."""
+    """A background job (a retrain, a refresh) and how far it got."""
 
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status"),)
@@ -175,7 +302,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(Text, default="")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # list_jobs, newest first
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     result: Mapped[str | None] = mapped_column(Text)  # JSON
@@ -183,7 +310,12 @@ class Job(Base):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), enforced foreign keys, and a patient lock wait."""
+    """WAL (readers never block the writer), enforced foreign keys, and a patient lock wait.
+
+    The driver's own transaction handling is switched off: `_sqlite_begin` emits BEGIN, so
+    writers can ask for BEGIN IMMEDIATE (the write lock up front, never a failed upgrade).
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL is still safe against application crashes and much faster per commit.
@@ -191,6 +323,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")  # BUSY_TIMEOUT_MS; PRAGMA takes no parameters
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """BEGIN for every transaction; BEGIN IMMEDIATE for `write_transaction`."""
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -202,8 +340,24 @@ def make_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the ledger's write lock from its first statement to its commit.
+
+    Writers that read before they write (scoring adds to running sums) must not interleave:
+    SQLite takes its single write lock at BEGIN IMMEDIATE, PostgreSQL an advisory lock.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{IMMEDIATE: True})
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
+            yield connection
 
 
 def alembic_config() -> Config:

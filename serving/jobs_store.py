@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from serving.db import STATUSES, Job, utcnow
 
-__all__ = ["STATUSES", "create_job", "get_job", "mark_interrupted", "update_job"]
+__all__ = ["STATUSES", "create_job", "get_job", "list_jobs", "mark_interrupted", "update_job"]
 
 #: Fields `update_job` may set.
 FIELDS = ("status", "stage", "progress", "started_at", "finished_at", "result", "error")
@@ -60,15 +60,34 @@ def update_job(engine: Engine, job_id: str, **fields: Any) -> None:
         raise KeyError(job_id)
 
 
+def _decoded(row: Any) -> dict[str, Any]:
+    job = dict(row)
+    job["result"] = None if job["result"] is None else json.loads(job["result"])
+    return job
+
+
 def get_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
     """The job as a dict (result decoded from JSON), or None if there is no such job."""
     with engine.connect() as connection:
         row = connection.execute(select(Job).where(Job.id == job_id)).mappings().first()
-    if row is None:
-        return None
-    job = dict(row)
-    job["result"] = None if job["result"] is None else json.loads(job["result"])
-    return job
+    return None if row is None else _decoded(row)
+
+
+def list_jobs(
+    engine: Engine, *, limit: int = 50, kind: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest `limit` jobs (of `kind`, in `status` when given), newest first, as `get_job`."""
+    if not 1 <= int(limit) <= 1000:
+        raise ValueError(f"limit must lie between 1 and 1000, got {limit}")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown job status {status!r}; statuses are {list(STATUSES)}")
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(int(limit))
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if status is not None:
+        query = query.where(Job.status == status)
+    with engine.connect() as connection:
+        return [_decoded(row) for row in connection.execute(query).mappings()]
 
 
 def mark_interrupted(engine: Engine) -> int:

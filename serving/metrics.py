@@ -39,6 +39,16 @@ class ApiMetrics:
         self.actuals = Counter(
             "anticipate_actuals_ingested", "Actual rows posted.", registry=self.registry
         )
+        self.shed_requests = Counter(
+            "anticipate_requests_shed",
+            "Requests answered 503 by admission control (too many in flight).",
+            registry=self.registry,
+        )
+        self.ledger_queue = Gauge(
+            "anticipate_ledger_queue",
+            "Served forecasts waiting for the ledger writer.",
+            registry=self.registry,
+        )
         self.model = Gauge(
             "anticipate_model_version",
             "The registered model version being served (1 for the current one).",
@@ -57,6 +67,10 @@ class ApiMetrics:
     def actuals_ingested(self, n: int) -> None:
         """Count `n` actual rows received."""
         self.actuals.inc(n)
+
+    def shed(self) -> None:
+        """Count one request refused by admission control."""
+        self.shed_requests.inc()
 
     def model_loaded(self, name: str, version: str) -> None:
         """Show `version` as the served one."""

@@ -1,59 +1,62 @@
 """POST /v1/retrain: one retraining at a time in a background thread, progress in the jobs table.
 
-The job reads the datasets folder, trains, logs the run and registers a version behind the
-promotion gate (training.retrain), then reloads the champion if the gate promoted it. Its stage
-and progress are written to the jobs table as it goes, so any worker can answer GET /v1/jobs/{id}.
+The job reads the datasets folder (`ANTICIPATE_DATA_DIR`), trains, logs the run and registers a
+version behind the promotion gate (training.retrain), then loads the new champion if the gate
+promoted it. Its stage and progress are written to the jobs table as it goes, so any worker can
+answer GET /v1/jobs/{id}.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-from typing import Any
-
-from fastapi import FastAPI
+from typing import TYPE_CHECKING, Any
 
 from serving import jobs_store
 
+if TYPE_CHECKING:
+    from serving.service import Service
+
 log = logging.getLogger("anticipate.serving")
-_running = threading.Lock()
 
 
 class RetrainBusy(RuntimeError):
     """A retraining is already running in this process."""
 
 
-def start_retrain(app: FastAPI) -> str:
+class _Running:
+    """The one retraining this process may run, and its job id."""
+
+    lock = threading.Lock()
+    job_id: str | None = None
+
+
+def start_retrain(service: Service) -> str:
     """Create the job and start its thread; refuse when one is already running."""
-    if not _running.acquire(blocking=False):
-        raise RetrainBusy("a retraining is already running; follow it at /v1/jobs")
-    engine = app.state.engine
+    if not _Running.lock.acquire(blocking=False):
+        raise RetrainBusy(
+            f"a retraining is already running; follow it at /v1/jobs/{_Running.job_id}"
+        )
     try:
-        job_id = jobs_store.create_job(engine, "retrain")
+        job_id = jobs_store.create_job(service.engine, "retrain")
+        _Running.job_id = job_id
     except BaseException:
-        _running.release()
+        _Running.lock.release()
         raise
     thread = threading.Thread(
-        target=_run, args=(app, job_id), name=f"retrain-{job_id}", daemon=True
+        target=_run, args=(service, job_id), name=f"retrain-{job_id}", daemon=True
     )
     thread.start()
     return job_id
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _run(app: FastAPI, job_id: str) -> None:
-    from mlflow import MlflowClient
-
+def _run(service: Service, job_id: str) -> None:
     from features.storage import read_demand_dataset, read_trend_dataset
     from training.config import TrainConfig
     from training.retrain import STAGES, train_and_register
 
-    settings = app.state.settings
-    engine = app.state.engine
+    settings = service.settings
+    engine = service.engine
     stages = ["Reading datasets", *STAGES]
 
     def progress(stage: str) -> None:
@@ -61,9 +64,9 @@ def _run(app: FastAPI, job_id: str) -> None:
         jobs_store.update_job(engine, job_id, stage=stage, progress=done / (len(stages) + 1))
 
     try:
-        jobs_store.update_job(engine, job_id, status="running", started_at=_now())
+        jobs_store.update_job(engine, job_id, status="running")
         progress(stages[0])
-        folder = settings.demo_dir / "datasets"
+        folder = settings.data_dir
         demand = read_demand_dataset(folder)
         trend = read_trend_dataset(folder)
         config = (
@@ -76,11 +79,13 @@ def _run(app: FastAPI, job_id: str) -> None:
             config,
             demand,
             trend,
-            MlflowClient(tracking_uri=settings.mlflow_tracking_uri),
+            service.holder.client,
             model_name=settings.model_name,
             artifact_location=str(settings.mlflow_artifact_root.resolve()),
             tags={"trigger": "api"},
             progress=progress,
+            n_jobs=settings.n_jobs,
+            dask_scheduler=settings.dask_scheduler,
         )
         decision = outcome.decision
         result: dict[str, Any] = {
@@ -93,26 +98,13 @@ def _run(app: FastAPI, job_id: str) -> None:
         }
         if decision.promoted:
             progress("Loading the new champion")
-            from serving.app import _load
-
-            _load(app, decision.version)
+            service.load(decision.version)
         jobs_store.update_job(
-            engine,
-            job_id,
-            status="succeeded",
-            stage="done",
-            progress=1.0,
-            finished_at=_now(),
-            result=result,
+            engine, job_id, status="succeeded", stage="done", progress=1.0, result=result
         )
     except Exception as err:
         log.exception("retrain job %s failed", job_id)
-        jobs_store.update_job(
-            engine,
-            job_id,
-            status="failed",
-            finished_at=_now(),
-            error=f"{type(err).__name__}: {err}",
-        )
+        jobs_store.update_job(engine, job_id, status="failed", error=f"{type(err).__name__}: {err}")
     finally:
-        _running.release()
+        _Running.job_id = None
+        _Running.lock.release()

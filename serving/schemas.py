@@ -18,14 +18,14 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 #: An interval level in percent.
-Level = Annotated[int, Field(ge=1, le=99)]
+IntervalLevel = Annotated[int, Field(ge=1, le=99)]
 
 
-def _check_levels(levels: list[int]) -> list[int]:
-    bad = [level for level in levels if not 0 < level < 100]
+def _check_levels(interval_levels: list[int]) -> list[int]:
+    bad = [level for level in interval_levels if not 0 < level < 100]
     if bad:
         raise ValueError(f"interval levels are percentages between 1 and 99, got {bad}")
-    return sorted(set(levels))
+    return sorted(set(interval_levels))
 
 
 class Strict(BaseModel):
@@ -43,7 +43,7 @@ class ForecastRequest(Strict):
         ge=1,
         description="Periods ahead, at most the model's (its horizon if left out).",
     )
-    levels: list[Level] = Field(default_factory=lambda: [80, 95], max_length=10)
+    levels: list[IntervalLevel] = Field(default_factory=lambda: [80, 95], max_length=10)
 
     _levels = field_validator("levels")(_check_levels)
 
@@ -104,7 +104,6 @@ class Drift(BaseModel):
     realized_bias: float | None = None
     bias_band: float | None = None
     n_points: int = 0
-    rule: str
 
 
 class Anticipation(BaseModel):
@@ -136,6 +135,7 @@ class ForecastResponse(BaseModel):
     model_name: str
     model_version: str
     served_at: UtcDatetime
+    drift_rule: str = Field(description="The rule behind every `drift` flag of this answer.")
     forecasts: list[SeriesForecast]
 
 
@@ -166,7 +166,7 @@ class AdhocRequest(Strict):
     history: list[HistoryPoint] = Field(min_length=1)
     freq: Literal["D", "W", "M", "Q", "Y"] = "D"
     horizon: int = Field(default=14, ge=1, le=366)
-    levels: list[Level] = Field(default_factory=lambda: [80, 95], max_length=10)
+    levels: list[IntervalLevel] = Field(default_factory=lambda: [80, 95], max_length=10)
 
     _levels = field_validator("levels")(_check_levels)
 
@@ -209,13 +209,15 @@ class ActualsRequest(Strict):
 
 
 class ActualsResponse(BaseModel):
-    """What the post changed: rows, newly scored forecast points, series moved forward."""
+    """What the post changed: rows and newly scored forecast points; the refit follows."""
 
     inserted: int
     updated: int
     unchanged: int
     scored_points: int
-    refreshed_series: int = Field(description="Series whose next forecasts start later now.")
+    refresh_href: str = Field(
+        description="Where to follow the background refit that moves these series forward."
+    )
 
 
 class AccuracyGroup(BaseModel):
@@ -300,6 +302,12 @@ class Job(BaseModel):
     finished_at: UtcDatetime | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+
+
+class JobPage(BaseModel):
+    """Jobs, newest first."""
+
+    items: list[Job]
 
 
 class ReloadResponse(BaseModel):

@@ -9,7 +9,6 @@ fails to load leaves the previous snapshot in place.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -17,16 +16,12 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
-from features.schema import BOTTOM_LEVEL, ID, LEVEL, TARGET, TIME
+from features.schema import BOTTOM_LEVEL, HIERARCHY_LEVEL, ID, TARGET, TIME
 from training.auto import AutoForecaster
 from training.base import hi, lo
 from training.pyfunc import ForecastBundle
 from training.refresh import refreshed
-from training.registry import CHAMPION
-from training.tracking import using_store
 
 log = logging.getLogger("anticipate.serving")
 
@@ -83,9 +78,9 @@ class LiveModel:
     loaded_at: float = field(default_factory=time.time)
 
     @cached_property
-    def levels(self) -> pd.Series:
+    def hierarchy_levels(self) -> pd.Series:
         """Hierarchy level of every series the model knows, indexed by id."""
-        return self.bundle.levels.set_index(ID)[LEVEL].astype("str")
+        return self.bundle.hierarchy_levels.set_index(ID)[HIERARCHY_LEVEL].astype("str")
 
     @cached_property
     def last_ds(self) -> pd.Series:
@@ -94,8 +89,9 @@ class LiveModel:
 
     @cached_property
     def level_of(self) -> dict[str, str]:
-        """`levels` as a dict (a lookup per series and request without pandas)."""
-        return dict(zip(self.levels.index.astype("str"), self.levels, strict=True))
+        """`hierarchy_levels` as a dict (a lookup per series and request without pandas)."""
+        levels = self.hierarchy_levels
+        return dict(zip(levels.index.astype("str"), levels, strict=True))
 
     @cached_property
     def origin_of(self) -> dict[str, pd.Timestamp]:
@@ -103,36 +99,56 @@ class LiveModel:
         return dict(zip(self.last_ds.index.astype("str"), self.last_ds, strict=True))
 
     @cached_property
+    def parents(self) -> dict[str, frozenset[str]]:
+        """The aggregates each bottom series belongs to (from the membership table)."""
+        membership = self.bundle.membership
+        if membership is None or membership.empty:
+            return {}
+        columns = [c for c in membership.columns if c != ID]
+        rows = membership[[ID, *columns]].astype("str").to_numpy()
+        return {str(row[0]): frozenset(row[1:]) - {str(row[0])} for row in rows}
+
+    def parents_of(self, unique_ids: Iterable[str]) -> set[str]:
+        """Every aggregate that contains one of `unique_ids`."""
+        out: set[str] = set()
+        for uid in unique_ids:
+            out |= self.parents.get(uid, frozenset())
+        return out
+
+    @cached_property
     def precomputed(self) -> ForecastTable:
-        """Forecasts at the bundle's horizon and default levels."""
+        """Forecasts at the bundle's horizon and default interval levels."""
         return self.forecast_all(self.bundle.horizon, self.bundle.interval_levels)
 
-    def forecast_all(self, horizon: int, levels: Iterable[int]) -> ForecastTable:
-        """Every series' forecast (ds, yhat, bounds) at `horizon` and `levels`."""
-        levels = tuple(levels)
-        frame = self.model.predict(int(horizon), levels=levels)
-        columns = [ID, TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
+    def forecast_all(self, horizon: int, interval_levels: Iterable[int]) -> ForecastTable:
+        """Every series' forecast (ds, yhat, bounds) at `horizon` and `interval_levels`."""
+        interval_levels = tuple(interval_levels)
+        frame = self.model.predict(int(horizon), interval_levels=interval_levels)
+        columns = [ID, TIME, "yhat", *(c for lv in interval_levels for c in (lo(lv), hi(lv)))]
         return ForecastTable.of(frame[columns])
 
-    def forecast(self, unique_ids: list[str], horizon: int, levels: list[int]) -> pd.DataFrame:
+    def forecast(
+        self, unique_ids: list[str], horizon: int, interval_levels: list[int]
+    ) -> pd.DataFrame:
         """The requested series' forecasts, long (unique_id, ds, yhat, bounds), in their order.
 
         Uses the precomputed forecasts when it can.
         """
-        if horizon <= self.bundle.horizon and set(levels) <= set(self.bundle.interval_levels):
+        wanted = tuple(interval_levels)
+        if horizon <= self.bundle.horizon and set(wanted) <= set(self.bundle.interval_levels):
             table = self.precomputed
         else:
-            table = self._cached(horizon, tuple(levels))
-        columns = [ID, TIME, "yhat", *(c for lv in levels for c in (lo(lv), hi(lv)))]
+            table = self._cached(horizon, wanted)
+        columns = [ID, TIME, "yhat", *(c for lv in wanted for c in (lo(lv), hi(lv)))]
         return table.take(unique_ids, horizon, columns)
 
-    def _cached(self, horizon: int, levels: tuple[int, ...]) -> ForecastTable:
-        key = (horizon, levels)
+    def _cached(self, horizon: int, interval_levels: tuple[int, ...]) -> ForecastTable:
+        key = (horizon, interval_levels)
         cache = self.__dict__.setdefault("_other_levels", {})
         if key not in cache:
             if len(cache) > 8:
                 cache.clear()
-            cache[key] = self.forecast_all(horizon, levels)
+            cache[key] = self.forecast_all(horizon, interval_levels)
         return cache[key]
 
     def moved_forward(self, actuals: pd.DataFrame) -> tuple[LiveModel, int]:
@@ -157,7 +173,7 @@ class LiveModel:
 
     def _with_aggregates(self, actuals: pd.DataFrame) -> pd.DataFrame:
         membership = self.bundle.membership
-        known = actuals[actuals[ID].isin(set(self.levels.index))]
+        known = actuals[actuals[ID].isin(set(self.hierarchy_levels.index))]
         if membership is None or known.empty:
             return known
         bottom = known.merge(membership, on=ID, how="inner")
@@ -171,7 +187,7 @@ class LiveModel:
             complete = sums[sums["n"].to_numpy() == size.reindex(sums[level]).to_numpy()]
             parts.append(complete.rename(columns={level: ID})[[ID, TIME, TARGET]])
         out = pd.concat(parts, ignore_index=True).drop_duplicates([ID, TIME], keep="first")
-        return out[out[ID].isin(set(self.levels.index))]
+        return out[out[ID].isin(set(self.hierarchy_levels.index))]
 
     def _contiguous_new(self, actuals: pd.DataFrame) -> pd.DataFrame:
         """The actuals after each series' last period that continue it without a gap."""
@@ -193,80 +209,6 @@ class LiveModel:
             keep.append(part.iloc[:count])
         out = pd.concat(keep, ignore_index=True) if keep else after.iloc[0:0]
         return out[[ID, TIME, TARGET]]
-
-
-class ModelHolder:
-    """Holds the current LiveModel of a registered model name and swaps it safely."""
-
-    def __init__(self, tracking_uri: str, name: str) -> None:
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        self.name = name
-        self._current: LiveModel | None = None
-        self._lock = threading.Lock()
-        self.last_error: str | None = None
-        self.last_check: float | None = None
-
-    @property
-    def current(self) -> LiveModel | None:
-        """The snapshot to serve with (take it once per request)."""
-        return self._current
-
-    def champion_version(self) -> str | None:
-        """The version the champion alias points at now (None without a champion)."""
-        try:
-            return str(self.client.get_model_version_by_alias(self.name, CHAMPION).version)
-        except MlflowException:
-            return None
-
-    def load(self, version: str | None = None, actuals: pd.DataFrame | None = None) -> bool:
-        """Load `version` (the champion when None); True if the served model changed.
-
-        On any failure the previous model stays and the error is kept in `last_error`.
-        """
-        import mlflow
-
-        with self._lock:
-            self.last_check = time.time()
-            try:
-                version = version or self.champion_version()
-                if version is None:
-                    raise LookupError(f"{self.name} has no champion version yet")
-                if self._current is not None and self._current.version == version:
-                    self.last_error = None
-                    return False
-                with using_store(self.client):
-                    loaded = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
-                bundle: ForecastBundle = loaded.unwrap_python_model().bundle
-                if bundle.history is None:
-                    raise ValueError(
-                        f"{self.name} version {version} was registered without its history; "
-                        "retrain it with this version of anticipate"
-                    )
-                run_id = self.client.get_model_version(self.name, version).run_id
-                live = LiveModel(self.name, version, run_id, bundle, bundle.model, bundle.history)
-                if actuals is not None and not actuals.empty:
-                    live, _ = live.moved_forward(actuals)
-                _ = live.precomputed
-            except Exception as err:  # keep serving the previous model, report why
-                self.last_error = f"{type(err).__name__}: {err}"
-                log.exception("loading %s version %s failed", self.name, version)
-                return False
-            self._current = live
-            self.last_error = None
-            log.info("serving %s version %s", self.name, version)
-            return True
-
-    def move_forward(self, actuals: pd.DataFrame) -> int:
-        """Apply known actuals to the served model; returns how many series moved."""
-        with self._lock:
-            current = self._current
-            if current is None:
-                return 0
-            live, moved = current.moved_forward(actuals)
-            if moved:
-                _ = live.precomputed
-                self._current = live
-            return moved
 
 
 def finite_or_none(value: object) -> float | None:

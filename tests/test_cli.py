@@ -3,6 +3,7 @@ a readable report on bad data, and nothing already built is lost."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_build_prints_a_summary_and_writes_both_datasets(demo_files: Path, tmp_p
     ):
         assert text in result.output
     assert str(tmp_path / "demand") in result.output
-    assert trend.manifest.levels["total"] == 1
+    assert trend.manifest.hierarchy_levels["total"] == 1
     assert demand.panel["ds"].dt.day_of_week.eq(0).all()
 
 
@@ -139,3 +140,21 @@ def test_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert "file_not_found" in result.stderr and "nope.csv" in result.stderr
+
+
+def test_build_without_out_writes_the_settings_data_dir(tmp_path: Path) -> None:
+    """With no --out the datasets go to ANTICIPATE_DATA_DIR, where `anticipate train` reads."""
+    sales = tmp_path / "sales.csv"
+    sales.write_text("unique_id,ds,y\n" + "\n".join(f"a,2024-01-{d:02d},{d}" for d in range(1, 15)))
+    folder = tmp_path / "shared" / "datasets"
+    result = subprocess.run(
+        [sys.executable, "-m", "anticipate.cli", "data", "build", "--sales", str(sales)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "ANTICIPATE_DATA_DIR": str(folder)},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert read_demand_dataset(folder).manifest.n_series == 1
+    assert read_trend_dataset(folder).manifest.hierarchy_levels == {"total": 1, "series": 1}

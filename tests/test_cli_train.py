@@ -29,16 +29,12 @@ GOOD = """
 [model]
 horizon = 7
 members = ["dynamic_theta", "seasonal_naive"]
-[run]
-n_jobs = 1
 """
 WORSE = """
 [model]
 horizon = 7
 members = ["drift"]
 intermittent = "croston"
-[run]
-n_jobs = 1
 """
 
 
@@ -61,6 +57,8 @@ def _env(root: Path) -> dict[str, str]:
         MLFLOW_TRACKING_URI=f"sqlite:///{root / 'store' / 'mlflow.db'}",
         ANTICIPATE_MLFLOW_ARTIFACT_ROOT=str(root / "store"),
         ANTICIPATE_MODEL_NAME=MODEL,
+        ANTICIPATE_N_JOBS="1",
+        ANTICIPATE_DATA_DIR=str(root / "datasets"),
         COLUMNS="200",
     )
     return env
@@ -98,9 +96,8 @@ def test_train_registers_champion_then_challenger_and_models_commands(workspace:
         assert stage in first.stdout
     assert "version 1 is the new champion" in first.stdout
 
-    second = _anticipate(
-        workspace, "train", "--config", str(workspace / "worse.toml"), "--data", data
-    )
+    # without --data, training reads the settings' data_dir (ANTICIPATE_DATA_DIR)
+    second = _anticipate(workspace, "train", "--config", str(workspace / "worse.toml"))
     assert second.returncode == 0, second.stderr + second.stdout
     assert "version 2 is a challenger" in second.stdout
     client = _client(workspace)

@@ -6,6 +6,10 @@ rolling-origin backtest, learns how to combine the candidates (median, mean or p
 from the backtest), calibrates conformal intervals on the combined backtest errors, and fits on
 the whole history. The backtest frame it keeps (`backtest_`) is the expected accuracy that the
 registry and the API report.
+
+Numeric columns of the panel beyond unique_id, ds, y (price, promo, ...) are exogenous: members
+that use them (the global models) learn from them, and `predict` without `future` forecasts
+under `features.exog.default_plan` (last price carried forward, no promotion).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from features.schema import ID
+from features.exog import default_plan
+from features.schema import ID, TARGET, TIME
 from training.backtest import Windows, cross_validation
-from training.base import BaseForecaster, SeriesBatch
+from training.base import BaseForecaster, SeriesBatch, future_dates
 from training.errors import TrainingError
 from training.intervals import ConformalCalibration, naive_scales
 from training.models.intermittent import SPARSE_CLASSES, classify_demand
@@ -121,6 +126,8 @@ class AutoForecaster(BaseForecaster):
                 self.routes_.append(self._route(subset, np.flatnonzero(mask), members, combination))
         self.backtest_ = pd.concat([r.backtest for r in self.routes_], ignore_index=True)
         self.scale_ = naive_scales(panel).reindex(batch.ids).to_numpy()
+        self.exog_ = exogenous_columns(panel)
+        self.exog_last_ = last_exogenous(panel, self.exog_)
 
     def _route(
         self, panel: pd.DataFrame, rows: np.ndarray, members: list[BaseForecaster], how: str
@@ -137,23 +144,48 @@ class AutoForecaster(BaseForecaster):
         return Route(rows, fitted, how, weights, calibration, backtest)
 
     def _predict_mean(self, h: int, future: pd.DataFrame | None) -> np.ndarray:
+        if future is None and getattr(self, "exog_", None):
+            future = self.default_future(h)
         out = np.empty((len(self.unique_ids_), h))
         for route in self.routes_:
             out[route.rows] = route.mean(h, future)
         return out
 
     def _predict_bounds(
-        self, h: int, levels: tuple[int, ...], mean: np.ndarray
+        self, h: int, interval_levels: tuple[int, ...], mean: np.ndarray
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        bounds = {level: (np.empty_like(mean), np.empty_like(mean)) for level in levels}
+        bounds = {lv: (np.empty_like(mean), np.empty_like(mean)) for lv in interval_levels}
         for route in self.routes_:
-            part = route.calibration.bounds(mean[route.rows], self.scale_[route.rows], levels)
-            for level, (low, high) in part.items():
-                bounds[level][0][route.rows] = low
-                bounds[level][1][route.rows] = high
+            rows = route.rows
+            part = route.calibration.bounds(mean[rows], self.scale_[rows], interval_levels)
+            for lv, (low, high) in part.items():
+                bounds[lv][0][rows] = low
+                bounds[lv][1][rows] = high
         return bounds
+
+    def default_future(self, h: int) -> pd.DataFrame:
+        """The exogenous plan `predict` assumes when none is given: last values, no promotion."""
+        dates = future_dates(self.last_ds_, h, self.freq_)
+        rows = pd.DataFrame({ID: np.repeat(self.unique_ids_, h), TIME: dates})
+        return default_plan(self.exog_last_, rows, self.exog_)
 
     @property
     def weights_(self) -> pd.DataFrame | None:
         """Per-series member weights of the regular series (None for median/mean)."""
         return self.routes_[0].weights if self.routes_ else None
+
+
+def exogenous_columns(panel: pd.DataFrame) -> list[str]:
+    """The numeric columns of a panel beyond unique_id, ds and y (price, promo, ...)."""
+    return [
+        c
+        for c in panel.columns
+        if c not in (ID, TIME, TARGET) and pd.api.types.is_numeric_dtype(panel[c])
+    ]
+
+
+def last_exogenous(panel: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Each series' last date and last known value of each of `columns` (what a plan carries)."""
+    grouped = panel.groupby(ID, sort=False)
+    last = grouped[columns].last().assign(**{TIME: grouped[TIME].max()})
+    return last.reset_index()[[ID, TIME, *columns]]

@@ -83,7 +83,7 @@ def cross_validation(
     panel: pd.DataFrame,
     windows: Windows,
     *,
-    levels: Sequence[int] = (),
+    interval_levels: Sequence[int] = (),
     freq: str | None = None,
 ) -> pd.DataFrame:
     """Fit fresh copies of each model at every origin and return the stacked cv frame."""
@@ -98,7 +98,7 @@ def cross_validation(
         for model in members:
             fitted = clone(model).fit(train, freq=freq)
             future = actual.drop(columns=[TARGET])  # known-in-advance columns (price, promo)
-            forecast = fitted.predict(windows.h, levels=levels, future=future)
+            forecast = fitted.predict(windows.h, interval_levels=interval_levels, future=future)
             forecast[STEP] = np.tile(np.arange(1, windows.h + 1), len(forecast) // windows.h)
             forecast = forecast.drop(columns=[TIME]).merge(truth, on=[ID, STEP], how="inner")
             forecast[CUTOFF] = forecast[ID].map(cutoffs).to_numpy()

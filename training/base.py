@@ -1,7 +1,7 @@
 """The forecaster protocol, in scikit-learn's spirit, over the canonical long panel.
 
     model = SomeModel(season_length=12).fit(panel)   # unique_id, ds, y (+ exogenous)
-    frame = model.predict(h=18, levels=(80, 95))   # unique_id, ds, model, yhat, yhat_lo_80...
+    frame = model.predict(h=18, interval_levels=(80, 95))  # unique_id, ds, model, yhat, yhat_lo_80
 
 `__init__` only stores hyper-parameters; `fit` learns and returns self; learned state ends with
 an underscore; `predict` before `fit` raises `NotFittedError`. Local models implement
@@ -30,14 +30,14 @@ MODEL = "model"
 YHAT = "yhat"
 
 
-def lo(level: int) -> str:
-    """Column of the lower bound at `level` percent."""
-    return f"yhat_lo_{level}"
+def lo(interval_level: int) -> str:
+    """Column of the lower bound at `interval_level` percent."""
+    return f"yhat_lo_{interval_level}"
 
 
-def hi(level: int) -> str:
-    """Column of the upper bound at `level` percent."""
-    return f"yhat_hi_{level}"
+def hi(interval_level: int) -> str:
+    """Column of the upper bound at `interval_level` percent."""
+    return f"yhat_hi_{interval_level}"
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,17 @@ def forecast_frame(
             YHAT: mean.ravel(),
         }
     )
-    for level in sorted(bounds):
-        low, high = bounds[level]
-        frame[lo(level)] = low.ravel()
-        frame[hi(level)] = high.ravel()
+    for interval_level in sorted(bounds):
+        low, high = bounds[interval_level]
+        frame[lo(interval_level)] = low.ravel()
+        frame[hi(interval_level)] = high.ravel()
     return frame
 
 
-def check_levels(levels: Sequence[int]) -> tuple[int, ...]:
+def check_interval_levels(interval_levels: Sequence[int]) -> tuple[int, ...]:
     """Interval levels as sorted unique integers strictly between 0 and 100."""
-    out = tuple(sorted({int(level) for level in levels}))
-    bad = [level for level in out if not 0 < level < 100]
+    out = tuple(sorted({int(lv) for lv in interval_levels}))
+    bad = [lv for lv in out if not 0 < lv < 100]
     if bad:
         raise TrainingError(f"interval levels must be between 0 and 100 (percent), got {bad}")
     return out
@@ -206,17 +206,17 @@ class BaseForecaster(BaseEstimator):
         return self
 
     def predict(
-        self, h: int, levels: Sequence[int] = (), *, future: pd.DataFrame | None = None
+        self, h: int, interval_levels: Sequence[int] = (), *, future: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        """Forecast h periods past each series' end; bounds at each level in `levels`."""
+        """Forecast h periods past each series' end; bounds at each of `interval_levels` (%)."""
         check_is_fitted(self, "unique_ids_")
         h = check_horizon(h)
-        levels = check_levels(levels)
+        interval_levels = check_interval_levels(interval_levels)
         mean = np.maximum(np.asarray(self._predict_mean(h, future), dtype="float64"), 0.0)
-        bounds = self._predict_bounds(h, levels, mean) if levels else {}
+        bounds = self._predict_bounds(h, interval_levels, mean) if interval_levels else {}
         bounds = {
-            level: (np.maximum(np.minimum(low, mean), 0.0), np.maximum(high, mean))
-            for level, (low, high) in bounds.items()
+            lv: (np.maximum(np.minimum(low, mean), 0.0), np.maximum(high, mean))
+            for lv, (low, high) in bounds.items()
         }
         dates = future_dates(self.last_ds_, h, self.freq_)
         return forecast_frame(self.unique_ids_, dates, self.alias_name, mean, bounds)
@@ -241,7 +241,7 @@ class BaseForecaster(BaseEstimator):
         raise NotImplementedError
 
     def _predict_bounds(
-        self, h: int, levels: tuple[int, ...], mean: np.ndarray
+        self, h: int, interval_levels: tuple[int, ...], mean: np.ndarray
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         raise TrainingError(
             f"{type(self).__name__} has no intervals of its own; wrap it in Conformal(...)"

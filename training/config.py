@@ -1,7 +1,8 @@
 """TrainConfig: the recipe of a training run, read from a small TOML file with sensible defaults.
 
-It says what a run does (horizon, backtest windows, candidate models, interval levels); where
-things live (stores, URIs) is the settings object's business, not this one's.
+It says what a run does (horizon, backtest windows, candidate models, interval levels, holiday
+country, loss); where things live and how the machine is used (stores, URIs, n_jobs, a Dask
+scheduler) is the settings object's business, passed to training as plain arguments.
 
     [model]
     horizon = 28
@@ -15,25 +16,45 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from training.errors import TrainingError
 from training.models import MODELS
 
 
 class ModelConfig(BaseModel):
-    """Which models, how they are combined, and how far ahead."""
+    """Which models, how they are combined, and how far ahead.
 
-    model_config = ConfigDict(extra="forbid")
+    The defaults are the configuration the M3 benchmark measured (benchmarks/results/m3.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     horizon: int = Field(default=28, ge=1, le=730)
     n_windows: int = Field(default=2, ge=1, le=20)
-    levels: list[int] = Field(default_factory=lambda: [80, 95])
+    #: Interval levels in percent; old config files call them `levels`.
+    interval_levels: list[int] = Field(
+        default_factory=lambda: [80, 95],
+        validation_alias=AliasChoices("interval_levels", "levels"),
+    )
     members: list[str] = Field(default_factory=lambda: ["dynamic_theta", "auto_ets", "global_hgb"])
     combination: Literal["mean", "median", "inverse_error", "best"] = "mean"
     intermittent: str | None = "tsb"
     season_length: int | None = Field(default=None, ge=1)
+    #: Country whose public holidays are features of the global models (None: no holidays).
     country: str | None = "DE"
+    #: Calendar features for the global models; off for data whose dates are labels only (M3).
+    use_calendar: bool = True
+    #: Loss of the gradient-boosting global model (absolute_error won on M3's sMAPE and MASE).
+    global_loss: Literal["squared_error", "absolute_error"] = "absolute_error"
 
     @field_validator("members")
     @classmethod
@@ -45,22 +66,31 @@ class ModelConfig(BaseModel):
             raise ValueError("at least one model is needed")
         return members
 
-    @field_validator("levels")
+    @field_validator("interval_levels")
     @classmethod
-    def _levels(cls, levels: list[int]) -> list[int]:
-        bad = [level for level in levels if not 0 < level < 100]
+    def _interval_levels(cls, interval_levels: list[int]) -> list[int]:
+        bad = [lv for lv in interval_levels if not 0 < lv < 100]
         if bad:
             raise ValueError(f"interval levels are percentages between 0 and 100, got {bad}")
-        return sorted(set(levels))
+        return sorted(set(interval_levels))
 
 
 class RunConfig(BaseModel):
-    """How the run uses the machine and its randomness."""
+    """The run's randomness (how many cores it uses is a machine setting, not the recipe's)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    n_jobs: int = -1
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_machine_settings(cls, data: object) -> object:
+        if isinstance(data, dict) and "n_jobs" in data:
+            raise ValueError(
+                "n_jobs is a machine setting, not part of the recipe: remove it here and set "
+                "ANTICIPATE_N_JOBS (or pass n_jobs= to run_training)"
+            )
+        return data
 
 
 class TrainConfig(BaseModel):

@@ -30,26 +30,28 @@ DENOMINATOR = "denominator"
 POINT_METRICS = ("mase", "rmsse", "smape", "wape", "mae", "rmse", "bias")
 
 
-def default_metrics(levels: Sequence[int]) -> list[str]:
-    """The reported metric names for interval levels `levels`, in reporting order."""
-    interval = ["pinball", *(f"coverage_{int(level)}" for level in sorted(levels))]
-    return [*POINT_METRICS, *(interval if levels else []), "direction_hit_rate"]
+def default_metrics(interval_levels: Sequence[int]) -> list[str]:
+    """The reported metric names for these interval levels (percent), in reporting order."""
+    interval = ["pinball", *(f"coverage_{int(lv)}" for lv in sorted(interval_levels))]
+    return [*POINT_METRICS, *(interval if interval_levels else []), "direction_hit_rate"]
 
 
 def _resolve(
-    cv: pd.DataFrame, metrics: Sequence[str] | None, levels: Sequence[int]
+    cv: pd.DataFrame, metrics: Sequence[str] | None, interval_levels: Sequence[int]
 ) -> list[Metric]:
     """Metric objects for the requested names, checked against the columns of `cv`."""
-    names = default_metrics(levels) if metrics is None else list(metrics)
+    names = default_metrics(interval_levels) if metrics is None else list(metrics)
     try:
         resolved = [get_metric(name) for name in names]
     except ValueError as error:
         raise TrainingError(str(error)) from None
-    wanted = set(levels) if any(m.name == "pinball" for m in resolved) else set()
+    wanted = set(interval_levels) if any(m.name == "pinball" for m in resolved) else set()
     wanted |= {int(m.name.split("_")[1]) for m in resolved if m.name.startswith("coverage_")}
-    missing = [c for level in sorted(wanted) for c in (lo(level), hi(level)) if c not in cv]
+    missing = [c for lv in sorted(wanted) for c in (lo(lv), hi(lv)) if c not in cv]
     if missing:
-        raise TrainingError(f"the forecasts lack interval column(s) {missing}; pass levels=()")
+        raise TrainingError(
+            f"the forecasts lack interval column(s) {missing}; pass interval_levels=()"
+        )
     return resolved
 
 
@@ -83,17 +85,17 @@ def evaluate(
     train: pd.DataFrame,
     *,
     season_length: int,
-    levels: Sequence[int] = (80, 95),
+    interval_levels: Sequence[int] = (80, 95),
     metrics: Sequence[str] | None = None,
     band: float = DEFAULT_BAND,
 ) -> pd.DataFrame:
     """Every metric per series, model and cutoff of a backtest (or of scored live forecasts).
 
     Args:
-        cv: unique_id, ds, y, yhat (+ model, cutoff, yhat_lo_L/yhat_hi_L for L in `levels`).
+        cv: unique_id, ds, y, yhat (+ model, cutoff, yhat_lo_L/yhat_hi_L per interval level L).
         train: the history unique_id, ds, y; per cutoff only rows with ds <= cutoff are used.
         season_length: lag of the seasonal naive forecast that scales mase, rmsse and pinball.
-        levels: interval levels scored by pinball and coverage_L; () for point forecasts.
+        interval_levels: levels (%) scored by pinball and coverage_L; () for point forecasts.
         metrics: names from `training.metrics.METRICS` (or coverage_L); None for all.
         band: dead band of the direction labels.
 
@@ -101,8 +103,13 @@ def evaluate(
         Long frame unique_id | model | cutoff (when in `cv`) | metric | value | numerator |
         denominator, one row per group and metric (value NaN where undefined).
     """
-    resolved = _resolve(cv, metrics, levels)
-    context = {"train": train, "season_length": season_length, "levels": levels, "band": band}
+    resolved = _resolve(cv, metrics, interval_levels)
+    context = {
+        "train": train,
+        "season_length": season_length,
+        "interval_levels": interval_levels,
+        "band": band,
+    }
     return _long_frame(cv, (ID, MODEL, CUTOFF), resolved, **context)
 
 
@@ -111,7 +118,7 @@ def evaluate_by_step(
     train: pd.DataFrame,
     *,
     season_length: int,
-    levels: Sequence[int] = (80, 95),
+    interval_levels: Sequence[int] = (80, 95),
     metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Every metric per series, model and horizon step, pooling the cutoffs of a backtest.
@@ -124,9 +131,9 @@ def evaluate_by_step(
     """
     if STEP not in cv.columns:
         raise TrainingError(f"evaluate_by_step needs a {STEP!r} column (1..h) in the forecasts")
-    names = default_metrics(levels) if metrics is None else list(metrics)
-    resolved = _resolve(cv, [n for n in names if n != "direction_hit_rate"], levels)
-    context = {"train": train, "season_length": season_length, "levels": levels}
+    names = default_metrics(interval_levels) if metrics is None else list(metrics)
+    resolved = _resolve(cv, [n for n in names if n != "direction_hit_rate"], interval_levels)
+    context = {"train": train, "season_length": season_length, "interval_levels": interval_levels}
     return _long_frame(cv, (ID, MODEL, STEP), resolved, **context)
 
 

@@ -100,9 +100,9 @@ class ConformalCalibration:
             per_step.append(np.sort(values if signed else np.abs(values)).astype("float64"))
         return cls(scores=tuple(per_step), signed=signed)
 
-    def quantiles(self, level: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper scaled offsets per step 1..h at `level` percent (lower <= 0 <= upper)."""
-        coverage = level / 100
+    def quantiles(self, interval_level: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper scaled offsets per step 1..h at that level in % (lower <= 0 <= upper)."""
+        coverage = interval_level / 100
         lower, upper = np.empty(h), np.empty(h)
         for step in range(1, h + 1):
             base = min(step, self.horizon)
@@ -120,14 +120,14 @@ class ConformalCalibration:
         return lower, upper
 
     def bounds(
-        self, mean: np.ndarray, scale: np.ndarray, levels: Sequence[int]
+        self, mean: np.ndarray, scale: np.ndarray, interval_levels: Sequence[int]
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Bounds around (n_series, h) forecasts for series with the given scales."""
         h = mean.shape[1]
         out = {}
-        for level in levels:
-            lower, upper = self.quantiles(level, h)
-            out[level] = (
+        for interval_level in interval_levels:
+            lower, upper = self.quantiles(interval_level, h)
+            out[interval_level] = (
                 mean + scale[:, None] * lower[None, :],
                 mean + scale[:, None] * upper[None, :],
             )

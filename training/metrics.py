@@ -149,7 +149,7 @@ class Scoring:
         *,
         train: pd.DataFrame | None = None,
         season_length: int | None = None,
-        levels: Sequence[int] | None = None,
+        interval_levels: Sequence[int] | None = None,
         band: float = DEFAULT_BAND,
     ) -> None:
         keep = np.isfinite(df[TARGET].to_numpy(dtype="float64"))
@@ -164,17 +164,18 @@ class Scoring:
         self.train, self.season_length, self.band = train, season_length, band
         present = sorted(int(m.group(1)) for c in df.columns if (m := _BOUND.fullmatch(c)))
         present = [lv for lv in present if f"yhat_hi_{lv}" in df.columns]
-        self.levels = present if levels is None else [int(lv) for lv in levels]
+        wanted = present if interval_levels is None else interval_levels
+        self.interval_levels = [int(lv) for lv in wanted]
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         """Per-group sums of a per-row array."""
         return np.bincount(self.codes, weights=values, minlength=self.n)
 
-    def bounds(self, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper interval bound at `level` per row."""
-        low, high = f"yhat_lo_{level}", f"yhat_hi_{level}"
+    def bounds(self, interval_level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper interval bound at `interval_level` percent per row."""
+        low, high = f"yhat_lo_{interval_level}", f"yhat_hi_{interval_level}"
         if low not in self.df.columns or high not in self.df.columns:
-            raise ValueError(f"the forecast frame lacks {low!r}/{high!r} for level {level}")
+            raise ValueError(f"the forecast frame lacks the interval columns {low!r}/{high!r}")
         return self.df[low].to_numpy(dtype="float64"), self.df[high].to_numpy(dtype="float64")
 
     @cached_property
@@ -234,24 +235,24 @@ def _smape_terms(s: Scoring) -> np.ndarray:
 
 
 def _pinball_parts(s: Scoring, scale: np.ndarray | float) -> Parts:
-    """Summed pinball loss / `scale` over both bounds of every level, and the count of terms.
+    """Summed pinball loss / `scale` over both bounds of every interval level, and the term count.
 
-    The bounds of level L are the quantiles q = (1 - L/100) / 2 and 1 - q; the loss of a bound b
-    is q (y - b) when y >= b and (1 - q) (b - y) otherwise.
+    The bounds of interval level L are the quantiles q = (1 - L/100) / 2 and 1 - q; the loss of a
+    bound b is q (y - b) when y >= b and (1 - q) (b - y) otherwise.
     """
     total, count = np.zeros(s.n), np.zeros(s.n)
-    for level in s.levels:
-        q_low = (1 - level / 100) / 2
-        for q, bound in zip((q_low, 1 - q_low), s.bounds(level), strict=True):
+    for interval_level in s.interval_levels:
+        q_low = (1 - interval_level / 100) / 2
+        for q, bound in zip((q_low, 1 - q_low), s.bounds(interval_level), strict=True):
             gap = s.y - bound
             num, den = _counted(s, np.maximum(q * gap, (q - 1) * gap), scale)
             total, count = total + num, count + den
     return total, count
 
 
-def _coverage(level: int) -> Callable[[Scoring], Parts]:
+def _coverage(interval_level: int) -> Callable[[Scoring], Parts]:
     def kernel(s: Scoring) -> Parts:
-        low, high = s.bounds(level)
+        low, high = s.bounds(interval_level)
         ok = np.isfinite(low) & np.isfinite(high)
         inside = ok & (low <= s.y) & (s.y <= high)
         return s.sum(inside.astype("float64")), s.sum(ok.astype("float64"))
@@ -271,9 +272,9 @@ def _direction(s: Scoring) -> Parts:
     return (labelled & (said == happened)).astype("float64"), labelled.astype("float64")
 
 
-def coverage_metric(level: int) -> Metric:
+def coverage_metric(interval_level: int) -> Metric:
     """The `coverage_L` metric: share of actuals inside the L % interval."""
-    return Metric(f"coverage_{int(level)}", _coverage(int(level)), pooled=True)
+    return Metric(f"coverage_{int(interval_level)}", _coverage(int(interval_level)), pooled=True)
 
 
 METRICS: dict[str, Metric] = {
@@ -300,7 +301,7 @@ PINBALL_LOSS = Metric("pinball_loss", lambda s: _pinball_parts(s, 1.0))
 
 
 def get_metric(name: str) -> Metric:
-    """The metric called `name`: one of METRICS, or coverage_L for any level L in (0, 100)."""
+    """The metric called `name`: one of METRICS, or coverage_L for a level L in (0, 100) percent."""
     if name in METRICS:
         return METRICS[name]
     match = re.fullmatch(r"coverage_(\d+)", name)
@@ -363,24 +364,25 @@ def mean_error(df: pd.DataFrame) -> pd.DataFrame:
     return _table(MEAN_ERROR, df)
 
 
-def pinball_loss(df: pd.DataFrame, levels: Sequence[int] | None = None) -> pd.DataFrame:
-    """Mean quantile loss over both bounds of each level (all levels present when None).
-
-    The bounds of level L are the quantiles q = (1 - L/100) / 2 and 1 - q (see `_pinball_parts`).
-    """
-    return _table(PINBALL_LOSS, df, levels=levels)
+def pinball_loss(df: pd.DataFrame, interval_levels: Sequence[int] | None = None) -> pd.DataFrame:
+    """Mean quantile loss of both bounds at each interval level (None: every level in `df`)."""
+    return _table(PINBALL_LOSS, df, interval_levels=interval_levels)
 
 
 def pinball(
-    df: pd.DataFrame, train: pd.DataFrame, season_length: int, levels: Sequence[int] | None = None
+    df: pd.DataFrame,
+    train: pd.DataFrame,
+    season_length: int,
+    interval_levels: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Scaled pinball: `pinball_loss` divided by the in-sample seasonal naive MAE (as MASE)."""
-    return _table(METRICS["pinball"], df, train=train, season_length=season_length, levels=levels)
+    scale = {"train": train, "season_length": season_length}
+    return _table(METRICS["pinball"], df, **scale, interval_levels=interval_levels)
 
 
-def coverage(df: pd.DataFrame, level: int) -> pd.DataFrame:
+def coverage(df: pd.DataFrame, interval_level: int) -> pd.DataFrame:
     """Share of actuals with yhat_lo_L <= y <= yhat_hi_L, in a column `coverage_L`."""
-    return _table(coverage_metric(level), df)
+    return _table(coverage_metric(interval_level), df)
 
 
 def direction_hit_rate(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from typing import Any, TypeVar
 
 import joblib
@@ -20,6 +22,8 @@ R = TypeVar("R")
 
 #: Chunks per worker: enough to balance uneven series, few enough to keep overhead small.
 CHUNKS_PER_WORKER = 4
+#: The Dask client of the innermost `dask_backend(...)` block, if any (per thread and task).
+_CLUSTER: ContextVar[Any] = ContextVar("anticipate_dask_client", default=None)
 
 
 def effective_jobs(n_jobs: int | None) -> int:
@@ -37,20 +41,30 @@ def _run_chunk(func: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
         return [func(item) for item in chunk]
 
 
+def _chunks(items: list[T], workers: int) -> list[list[T]]:
+    """`items` cut into contiguous chunks, CHUNKS_PER_WORKER per worker (at most one per item)."""
+    n_chunks = min(len(items), workers * CHUNKS_PER_WORKER)
+    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
+    return [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
 def fan_out(func: Callable[[T], R], items: Sequence[T], n_jobs: int | None = 1) -> list[R]:
     """`[func(item) for item in items]`, in parallel when n_jobs != 1, results in input order.
 
-    Inside `dask_backend(...)` the chunks run on the Dask cluster instead of local processes
-    (with n_jobs != 1; n_jobs=-1 uses every worker of the cluster).
+    Inside `dask_backend(...)` the chunks always run on the Dask cluster, spread over all its
+    worker threads (n_jobs is then the cluster's business); elsewhere on n_jobs local processes.
     """
     items = list(items)
+    client = _CLUSTER.get()
+    if client is not None and items:
+        threads = max(1, sum(client.nthreads().values()))
+        futures = client.map(partial(_run_chunk, func), _chunks(items, threads), pure=False)
+        return [result for chunk in client.gather(futures) for result in chunk]
     workers = effective_jobs(n_jobs)
     if workers == 1 or len(items) <= 1:
         return [func(item) for item in items]
-    n_chunks = min(len(items), workers * CHUNKS_PER_WORKER)
-    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
-    chunks = [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
-    results = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_run_chunk)(func, c) for c in chunks)
+    jobs = (joblib.delayed(_run_chunk)(func, c) for c in _chunks(items, workers))
+    results = joblib.Parallel(n_jobs=n_jobs)(jobs)
     return [result for chunk in results for result in chunk]
 
 
@@ -59,5 +73,9 @@ def dask_backend(scheduler_address: str) -> Iterator[Any]:
     """Run every `fan_out` inside this block on the Dask cluster at `scheduler_address`."""
     from distributed import Client
 
-    with Client(scheduler_address) as client, joblib.parallel_config(backend="dask"):
-        yield client
+    with Client(scheduler_address) as client:
+        token = _CLUSTER.set(client)
+        try:
+            yield client
+        finally:
+            _CLUSTER.reset(token)

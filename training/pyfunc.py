@@ -1,7 +1,8 @@
 """The trained model as an MLflow pyfunc: a PythonModel over our own bundle saved with joblib.
 
 (`mlflow.sklearn` would serialise with skops, which refuses our estimators' types; a bundle we
-save ourselves is smaller and loads anywhere the package is installed.)
+save ourselves is smaller, and the logged model carries our code, so it loads anywhere.)
+A request forecasts only the series it names: the fitted model is first cut down to them.
 
     model = mlflow.pyfunc.load_model("models:/anticipate-demand@champion")
     model.predict(pd.DataFrame({"unique_id": ["total"]}), params={"horizon": 14, "levels": [80]})
@@ -9,21 +10,24 @@ save ourselves is smaller and loads anywhere the package is installed.)
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from features.demand import DemandDataset
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 from features.trend import TrendDataset
-from training.auto import AutoForecaster
+from training.auto import AutoForecaster, Route
 from training.backtest import CUTOFF
-from training.base import MODEL
+from training.base import MODEL, BaseForecaster
 from training.errors import TrainingError
 from training.evaluate import METRIC, VALUE
 from training.pipeline import TrainingResult, training_panel
@@ -34,7 +38,7 @@ EXPECTED_METRICS = ("mase", "wape", "bias", "coverage_80", "coverage_95", "direc
 
 
 def expected_accuracy(
-    series_metrics: pd.DataFrame, levels: pd.DataFrame, model: str | None = None
+    series_metrics: pd.DataFrame, hierarchy_levels: pd.DataFrame, model: str | None = None
 ) -> pd.DataFrame:
     """Backtest metrics per series and window, wide: unique_id, level, cutoff, mase, wape, ....
 
@@ -48,8 +52,81 @@ def expected_accuracy(
     wide = long.pivot(index=[ID, CUTOFF], columns=METRIC, values=VALUE)
     wide = wide.reindex(columns=list(EXPECTED_METRICS)).reset_index()
     wide.columns.name = None
-    wide = wide.merge(levels[[ID, LEVEL]], on=ID, how="left")
-    return wide[[ID, LEVEL, CUTOFF, *EXPECTED_METRICS]]
+    wide = wide.merge(hierarchy_levels[[ID, HIERARCHY_LEVEL]], on=ID, how="left")
+    return wide[[ID, HIERARCHY_LEVEL, CUTOFF, *EXPECTED_METRICS]]
+
+
+def restricted(model: BaseForecaster, unique_ids: Sequence[str]) -> BaseForecaster:
+    """A shallow copy of fitted `model` that forecasts only `unique_ids` (in the model's order).
+
+    Its forecasts are the rows of those series in the full model's, at a cost that grows with
+    the series asked for, not with all the model knows.
+
+    Raises:
+        TrainingError: naming series the model does not know.
+    """
+    known = pd.Index(model.unique_ids_)
+    asked = pd.unique(np.asarray([str(u) for u in unique_ids], dtype=object))
+    rows = known.get_indexer(asked)
+    if (rows < 0).any():
+        unknown = sorted(asked[rows < 0])
+        raise TrainingError(f"unknown series {unknown[:5]}; the model knows {len(known)}")
+    return _restricted(model, np.sort(rows))
+
+
+def _restricted(model: BaseForecaster, rows: np.ndarray) -> BaseForecaster:
+    """`model` cut to its series at sorted positions `rows`.
+
+    Learned state with one entry per series is cut: arrays and lists along their first axis,
+    frames keyed by unique_id (a global model's stored history, the last exogenous values) to
+    those series' rows; sub-models (routes, intermittent parts) are cut in turn. Everything else
+    is shared: estimators, calibration, and the backtest, which forecasting never reads.
+    """
+    n = len(model.unique_ids_)
+    kept = set(model.unique_ids_[rows])
+    out = copy.copy(model)
+    for name, value in vars(model).items():
+        if not name.endswith("_") or name.startswith("_") or name == "backtest_":
+            continue
+        if name == "routes_":
+            out.routes_ = [r for r in (_restricted_route(r, rows) for r in value) if r]
+        elif name == "parts_":
+            out.parts_ = [p for p in (_restricted_part(p, rows) for p in value) if p]
+        elif isinstance(value, pd.DataFrame) and ID in value:
+            setattr(out, name, value[value[ID].isin(kept)])
+        elif isinstance(value, np.ndarray) and value.ndim and len(value) == n:
+            setattr(out, name, value[rows])
+        elif isinstance(value, list) and len(value) == n and not _names(value):
+            setattr(out, name, [value[i] for i in rows])
+    return out
+
+
+def _names(values: list[object]) -> bool:
+    """Whether a learned list holds names (feature columns), not one state per series."""
+    return bool(values) and all(isinstance(v, str) for v in values)
+
+
+def _within(part_rows: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of a part's series (positions `part_rows` in the whole), those kept: (in part, in cut)."""
+    local = np.flatnonzero(np.isin(part_rows, rows))
+    return local, np.searchsorted(rows, part_rows[local])
+
+
+def _restricted_route(route: Route, rows: np.ndarray) -> Route | None:
+    """The route with its members cut to the kept series, or None when it keeps none."""
+    local, kept = _within(route.rows, rows)
+    if not len(local):
+        return None
+    members = [_restricted(m, local) for m in route.members]
+    return dataclasses.replace(route, rows=kept, members=members)
+
+
+def _restricted_part(
+    part: tuple[np.ndarray, BaseForecaster], rows: np.ndarray
+) -> tuple[np.ndarray, BaseForecaster] | None:
+    """One (rows, model) part of a per-series split cut to the kept series, or None."""
+    local, kept = _within(part[0], rows)
+    return (kept, _restricted(part[1], local)) if len(local) else None
 
 
 @dataclass
@@ -59,10 +136,11 @@ class ForecastBundle:
     The optional parts (None in bundles saved before they existed) are the history the model was
     trained on (unique_id, ds, y at every level), the hierarchy membership, the static attributes,
     the backtest accuracy per series and window (`expected_accuracy`) and the season length.
+    Bundles saved before `hierarchy_levels` got its name (it was `levels`) load as well.
     """
 
     model: AutoForecaster
-    levels: pd.DataFrame
+    hierarchy_levels: pd.DataFrame  # unique_id -> its hierarchy level (column "level")
     horizon: int
     interval_levels: tuple[int, ...]
     freq: str
@@ -85,41 +163,50 @@ class ForecastBundle:
         history = training_panel(demand, trend)[[ID, TIME, TARGET]].reset_index(drop=True)
         return cls(
             model=result.model,
-            levels=result.levels,
+            hierarchy_levels=result.hierarchy_levels,
             horizon=int(horizon),
-            interval_levels=tuple(int(level) for level in interval_levels),
+            interval_levels=tuple(int(lv) for lv in interval_levels),
             freq=result.freq,
             history=history,
             membership=None if trend is None else trend.membership,
             attributes=demand.static,
             expected=expected_accuracy(
-                result.series_metrics, result.levels, model=result.model.alias_name
+                result.series_metrics, result.hierarchy_levels, model=result.model.alias_name
             ),
             season_length=int(result.season_length),
         )
 
     def forecast(
-        self, unique_ids: list[str] | None, horizon: int | None, levels: list[int] | None
+        self,
+        unique_ids: Sequence[str] | None,
+        horizon: int | None,
+        interval_levels: Sequence[int] | None,
     ) -> pd.DataFrame:
-        """Forecasts with bounds for the requested series (all when None)."""
+        """Forecasts with bounds for the requested series (all when None), only those computed."""
         h = int(horizon or self.horizon)
-        wanted = tuple(levels) if levels else self.interval_levels
-        frame = self.model.predict(h, levels=wanted).merge(self.levels, on=ID, how="left")
-        if unique_ids is None:
-            return frame
-        unknown = sorted(set(unique_ids) - set(self.levels[ID]))
-        if unknown:
-            raise TrainingError(f"unknown series {unknown[:5]}; the model knows {len(self.levels)}")
-        return frame[frame[ID].isin(set(unique_ids))].reset_index(drop=True)
+        wanted = tuple(interval_levels) if interval_levels else self.interval_levels
+        model = self.model if unique_ids is None else restricted(self.model, unique_ids)
+        frame = model.predict(h, interval_levels=wanted)
+        return frame.merge(self.hierarchy_levels, on=ID, how="left")
 
     def save(self, path: Path) -> Path:
         """Write the bundle with joblib (compressed)."""
         joblib.dump(self, path, compress=3)
         return path
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, renaming the field of bundles saved before `hierarchy_levels` had its name."""
+        state = dict(state)
+        if "levels" in state and "hierarchy_levels" not in state:
+            state["hierarchy_levels"] = state.pop("levels")
+        self.__dict__.update(state)
+
 
 class AnticipateModel(PythonModel):
-    """pyfunc wrapper: rows of `unique_id` in, the forecast frame out; horizon/levels as params."""
+    """pyfunc wrapper: rows of `unique_id` in, their forecast frame out.
+
+    Params: `horizon` and `levels` (interval levels in percent, the API's name for them).
+    """
 
     def load_context(self, context: Any) -> None:
         """Load the bundle once, when MLflow loads the model."""
@@ -133,10 +220,10 @@ class AnticipateModel(PythonModel):
         ids = None
         if isinstance(model_input, pd.DataFrame) and ID in model_input and len(model_input):
             ids = [str(u) for u in model_input[ID]]
-        levels = params.get("levels")
+        interval_levels = params.get("levels")
         try:
             frame = self.bundle.forecast(
-                ids, params.get("horizon"), list(levels) if levels else None
+                ids, params.get("horizon"), list(interval_levels) if interval_levels else None
             )
         except TrainingError as err:
             # MLflow's scoring server answers an MlflowException with its own code (400 here)
@@ -145,5 +232,5 @@ class AnticipateModel(PythonModel):
             from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from err
-        frame[LEVEL] = frame[LEVEL].astype("str")
+        frame[HIERARCHY_LEVEL] = frame[HIERARCHY_LEVEL].astype("str")
         return frame

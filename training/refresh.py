@@ -8,6 +8,10 @@ global members keep their fitted estimator and read their lags from the new hist
 combination weights, conformal calibration and the backtest stay as trained; each series' last
 date and interval scale move forward, so its next forecast starts the period after its newest
 actual. A series keeps the route (regular or intermittent) it was given when trained.
+
+New actuals usually come without price or promotion: exogenous columns the panel lacks are
+filled by `features.exog.default_plan` from what the model holds (values known for those dates,
+else the last price carried forward and no promotion).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from features.builders import PRICE_WINDOWS
+from features.exog import default_plan
 from features.schema import ID, TARGET, TIME
-from training.auto import AutoForecaster, Route
+from training.auto import AutoForecaster, Route, last_exogenous
 from training.base import BaseForecaster, SeriesBatch, check_panel, split_panel
 from training.errors import TrainingError
 from training.intervals import naive_scales
@@ -56,8 +61,29 @@ def refreshed(
     out.last_ds_ = _spliced(model.last_ds_, position, batch.last_ds)
     scales = naive_scales(panel).reindex(batch.ids).to_numpy()
     out.scale_ = _spliced(model.scale_, position, scales)
+    if getattr(model, "exog_", None):
+        out.exog_last_ = _moved_exogenous(model, panel)
     out.routes_ = [_refreshed_route(route, model.unique_ids_, panel) for route in model.routes_]
     return out
+
+
+def _with_exogenous(panel: pd.DataFrame, held: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`panel` with the exogenous `columns` it lacks filled from `held` (see the module doc)."""
+    missing = [c for c in columns if c not in panel.columns]
+    if not missing:
+        return panel
+    plan = default_plan(held, panel[[ID, TIME]], missing)
+    return panel.assign(**{c: plan[c].to_numpy() for c in missing})
+
+
+def _moved_exogenous(model: AutoForecaster, panel: pd.DataFrame) -> pd.DataFrame:
+    """The model's last exogenous values, moved forward for the series of `panel`."""
+    mine = _with_exogenous(panel, model.exog_last_, model.exog_)
+    moved = last_exogenous(mine, model.exog_)
+    kept = model.exog_last_[~model.exog_last_[ID].isin(set(moved[ID]))]
+    moved = moved.astype(kept.dtypes.to_dict())
+    out = pd.concat([kept, moved]).set_index(ID).reindex(model.exog_last_[ID])
+    return out.reset_index()[list(model.exog_last_.columns)]
 
 
 def _offset(alias: str) -> pd.DateOffset:
@@ -226,15 +252,12 @@ def _refreshed_parts(member: AutoIntermittent, panel: pd.DataFrame) -> AutoInter
 def _with_new_lags(member: _GlobalWindowModel, panel: pd.DataFrame) -> _GlobalWindowModel:
     """The global model with the same estimators reading the new history of panel's series."""
     exog = list(member.spec_.exog)
-    missing = [c for c in exog if c not in panel]
-    if missing:
-        raise TrainingError(
-            f"{member.alias_name} was fitted with {exog}: the panel lacks {missing}"
-        )
     # as many rows per series as `_GlobalWindowModel._fit` keeps for predict to read
     keep = member.spec_.depth + max(PRICE_WINDOWS[member.code_]) + PROMO_CAP + 1
     history = member.history_
-    tails = panel[[ID, TIME, TARGET, *exog]].groupby(ID, sort=False).tail(keep)
+    tails = panel[[ID, TIME, TARGET, *(c for c in exog if c in panel)]]
+    tails = tails.groupby(ID, sort=False).tail(keep)
+    tails = _with_exogenous(tails, history, exog)[[ID, TIME, TARGET, *exog]]
     tails = tails.astype(history.dtypes.to_dict())
     kept = history[~history[ID].isin(set(tails[ID]))]
     out = _moved(member, panel)

@@ -1,7 +1,8 @@
 """One retraining, end to end: backtest and fit, log the run to MLflow, register behind the gate.
 
 Shared by `anticipate train` and the API's retrain job. Plain arguments only (a client, names,
-folders); the caller reads the settings. `progress(stage)` is called as each stage starts.
+folders, n_jobs, a Dask scheduler address); the caller reads the settings. `progress(stage)` is
+called as each stage starts.
 """
 
 from __future__ import annotations
@@ -53,16 +54,27 @@ def train_and_register(
     artifact_location: str,
     tags: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    n_jobs: int = 1,
+    dask_scheduler: str | None = None,
 ) -> Retrained:
     """Train on the datasets, log one run and register a version behind the promotion gate.
 
-    An exception or interrupt at any point leaves no registered version and no moved alias.
+    `n_jobs` and `dask_scheduler` are those of `run_training` (the champion's re-scoring uses
+    the scheduler too). An exception or interrupt at any point leaves no registered version and
+    no moved alias.
     """
     say = progress or (lambda stage: None)
-    result = run_training(config, demand, trend, progress=lambda s: say(_PIPELINE[s]))
+    result = run_training(
+        config,
+        demand,
+        trend,
+        progress=lambda s: say(_PIPELINE[s]),
+        n_jobs=n_jobs,
+        dask_scheduler=dask_scheduler,
+    )
     say(STAGES[3])
     bundle = ForecastBundle.from_training(
-        result, demand, trend, config.model.horizon, config.model.levels
+        result, demand, trend, config.model.horizon, config.model.interval_levels
     )
     run_id = log_training(
         client,
@@ -83,11 +95,13 @@ def train_and_register(
 
     def rescore(version: str) -> float:
         champion = load(version).unwrap_python_model().bundle.model
-        return backtest_score(champion, demand, trend, result.season_length)
+        return backtest_score(
+            champion, demand, trend, result.season_length, dask_scheduler=dask_scheduler
+        )
 
     def verify(version: str) -> None:
         """The registered version loads and forecasts one step of one series, all finite."""
-        first = str(result.levels[ID].iloc[0])
+        first = str(result.hierarchy_levels[ID].iloc[0])
         frame = load(version).predict(pd.DataFrame({ID: [first]}), params={"horizon": 1})
         if len(frame) != 1 or not np.isfinite(frame["yhat"].to_numpy(dtype=float)).all():
             raise TrainingError(f"registered version {version} does not forecast {first!r}")

@@ -4,7 +4,8 @@ Params are the config and each member model's hyper-parameters; metrics are the 
 overall (`mase`), per hierarchy level (`level.store.mase`) and per horizon bucket
 (`steps.1-7.mase`); the datasets are logged as run inputs with their content hashes; artifacts are
 the per-series backtest metrics, the per-level and per-bucket tables, fan charts for a sample of
-series, and the environment (package versions, git commit).
+series, and the environment (package versions, git commit). The model itself is logged from
+code, with our packages as code paths and pinned third-party requirements (`log_forecast_model`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib.metadata import distributions
+from importlib.metadata import distributions, version
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +25,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus
 
 from features.manifest import Manifest
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 from training.pipeline import TrainingResult
-from training.pyfunc import BUNDLE, AnticipateModel, ForecastBundle
+from training.pyfunc import BUNDLE, ForecastBundle
 
 EXPERIMENT = "anticipate"
 #: MLflow accepts at most this many characters in a param value.
@@ -34,6 +35,30 @@ PARAM_LIMIT = 6000
 FAN_CHARTS = 6
 #: Run tag holding the URI of the logged pyfunc model (what the registry registers).
 MODEL_URI_TAG = "anticipate.model_uri"
+#: The third-party distributions the logged model imports (features and training, loaded and
+#: forecasting); pinned to the versions installed at logging, which constraints.txt fixes.
+MODEL_REQUIREMENTS = (
+    "holidays",
+    "joblib",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "scikit-learn",
+    "scipy",
+    "statsmodels",
+    "threadpoolctl",
+)
+#: The file MLflow loads the model from ("models from code": nothing of ours is pickled by it).
+MODEL_CODE = '''"""The forecast model as MLflow loads it: our pyfunc over the bundle artifact."""
+
+from mlflow.models import set_model
+
+from training.pyfunc import AnticipateModel
+
+set_model(AnticipateModel())
+'''
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
@@ -59,7 +84,10 @@ def run_params(result: TrainingResult) -> dict[str, str]:
 def run_metrics(result: TrainingResult) -> dict[str, float]:
     """Overall, per-level and per-horizon-bucket backtest scores under their MLflow names."""
     metrics = {name: value for name, value in result.summary.items()}
-    tables = ((result.per_level, LEVEL, "level"), (result.per_bucket, "bucket", "steps"))
+    tables = (
+        (result.per_hierarchy_level, HIERARCHY_LEVEL, "level"),
+        (result.per_bucket, "bucket", "steps"),
+    )
     for table, key, prefix in tables:
         for row in table.to_dict("records"):
             for name, value in row.items():
@@ -126,12 +154,12 @@ def fan_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> byte
 
 def chart_sample(result: TrainingResult, n: int = FAN_CHARTS) -> list[str]:
     """The series to draw: the total, the top level below it, and the best-selling series."""
-    levels = result.levels
+    hierarchy_levels = result.hierarchy_levels
     volume = result.forecasts.groupby(ID)["yhat"].sum()
     picks: list[str] = []
-    for level in pd.unique(levels[LEVEL]):
-        members = levels.loc[levels[LEVEL] == level, ID]
-        picks.extend(volume.reindex(members).nlargest(2 if level != "total" else 1).index)
+    for hierarchy_level in pd.unique(hierarchy_levels[HIERARCHY_LEVEL]):
+        members = hierarchy_levels.loc[hierarchy_levels[HIERARCHY_LEVEL] == hierarchy_level, ID]
+        picks.extend(volume.reindex(members).nlargest(2 if hierarchy_level != "total" else 1).index)
         if len(picks) >= n:
             break
     return list(dict.fromkeys(picks))[:n]
@@ -170,7 +198,7 @@ def log_training(
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             result.series_metrics.to_csv(folder / "series_metrics.csv", index=False)
-            result.per_level.to_csv(folder / "per_level.csv", index=False)
+            result.per_hierarchy_level.to_csv(folder / "per_level.csv", index=False)
             result.per_bucket.to_csv(folder / "per_bucket.csv", index=False)
             client.log_artifacts(run_id, str(folder), artifact_path="backtest")
             charts = folder / "fan_charts"
@@ -210,22 +238,44 @@ def using_store(client: MlflowClient) -> Iterator[None]:
         mlflow.set_tracking_uri(tracking)
 
 
+def model_requirements() -> list[str]:
+    """The logged model's pip requirements: each of MODEL_REQUIREMENTS at its installed version."""
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+def model_code_paths() -> list[str]:
+    """Our packages the model's code imports, shipped with it so it loads without installing us."""
+    import features
+    import training
+
+    return [str(Path(package.__file__).parent) for package in (features, training)]
+
+
 def log_forecast_model(client: MlflowClient, run_id: str, bundle: ForecastBundle) -> str:
-    """Log the bundle as the run's pyfunc model (signature, input example); return its URI."""
+    """Log the bundle as the run's pyfunc model (signature, input example); return its URI.
+
+    The model is logged from code (MODEL_CODE) with our packages as code paths and pinned
+    third-party requirements, so it loads anywhere they install; the bundle is an artifact.
+    """
     import mlflow
     from mlflow.models import infer_signature
 
     with using_store(client), tempfile.TemporaryDirectory() as scratch:
-        path = bundle.save(Path(scratch) / "bundle.joblib")
-        example = pd.DataFrame({ID: bundle.levels[ID].head(2).astype("str")})
+        folder = Path(scratch)
+        path = bundle.save(folder / "bundle.joblib")
+        code = folder / "anticipate_model.py"
+        code.write_text(MODEL_CODE, encoding="utf-8")
+        example = pd.DataFrame({ID: bundle.hierarchy_levels[ID].head(2).astype("str")})
         output = bundle.forecast(list(example[ID]), None, None)
         params = {"horizon": bundle.horizon, "levels": list(bundle.interval_levels)}
         signature = infer_signature(example, output, params=params)
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=AnticipateModel(),
+                python_model=str(code),
                 artifacts={BUNDLE: str(path)},
+                code_paths=model_code_paths(),
+                pip_requirements=model_requirements(),
                 signature=signature,
                 input_example=example,
             )

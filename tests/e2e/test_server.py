@@ -32,8 +32,6 @@ CONFIG = """
 [model]
 horizon = 7
 members = ["dynamic_theta", "seasonal_naive"]
-[run]
-n_jobs = 1
 """
 
 
@@ -71,9 +69,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
         ANTICIPATE_MLFLOW_ARTIFACT_ROOT=str(root / "mlruns"),
         ANTICIPATE_DATABASE_URL=f"sqlite:///{root / 'ledger.db'}",
-        ANTICIPATE_DEMO_DIR=str(root),
+        ANTICIPATE_DATA_DIR=str(root / "datasets"),
         ANTICIPATE_PORT=str(port),
         ANTICIPATE_MODEL_POLL_SECONDS="1",
+        ANTICIPATE_N_JOBS="1",
     )
     _run(env, root, "train", "--config", str(root / "train.toml"), "--data", str(root / "datasets"))
     keys = {
@@ -114,6 +113,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         log.close()
 
 
+def _finished(http: httpx.Client, href: str, headers: dict[str, str]) -> dict:
+    """Poll a job until it ends (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        job = http.get(href, headers=headers).json()
+        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
 def test_serve_forecast_post_actuals_and_read_accuracy(server: tuple[str, dict, str]) -> None:
     """The whole loop over HTTP: forecast, actuals, realized accuracy, audit, metrics."""
     base, keys, _ = server
@@ -144,6 +153,9 @@ def test_serve_forecast_post_actuals_and_read_accuracy(server: tuple[str, dict, 
             / sum(r["y"] for r in rows),
             rel=1e-6,
         )
+        refit = _finished(http, posted.json()["refresh_href"], viewer)
+        assert refit["kind"] == "refresh" and refit["status"] == "succeeded", refit
+        assert refit["result"]["moved_series"] >= 1
         nxt = http.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=viewer).json()
         assert nxt["forecasts"][0]["origin"] == rows[-1]["ds"]
         audit = http.get(f"/v1/forecasts/history?unique_id={uid}", headers=viewer).json()

@@ -8,7 +8,12 @@ import pytest
 from panels import make_panel
 
 from features.errors import DataError
-from features.exog import check_future_coverage, join_static, price_promo_features
+from features.exog import (
+    check_future_coverage,
+    default_plan,
+    join_static,
+    price_promo_features,
+)
 from features.schema import ID, TARGET, TIME
 
 NAN = np.nan
@@ -158,3 +163,69 @@ def test_start_can_differ_per_series() -> None:
         check_future_coverage(future, ["a", "b"], 2, "D", ["x"])  # default: the earliest date
     with pytest.raises(DataError, match="lacks"):
         check_future_coverage(future, ["a"], 2, "D", ["price"])
+
+
+def test_default_plan_carries_the_last_price_forward_without_promotion() -> None:
+    """Known dates keep their values; later ones the last price (gaps skipped) and promo 0."""
+    history = _tiny(price=[2.0, 2.5, NAN, 3.0, 3.5, 3.0], promo=[0, 1, 1, 0, 1, 1])
+    rows = pd.DataFrame(
+        {
+            ID: ["a", "a", "a", "b", "b"],
+            TIME: pd.to_datetime(
+                ["2024-01-02", "2024-01-04", "2024-01-09", "2024-01-03", "2024-02-01"]
+            ),
+        }
+    ).astype({ID: "str"})
+    plan = default_plan(history, rows, ["price", "promo"])
+    assert list(plan.columns) == [ID, TIME, "price", "promo"]
+    pd.testing.assert_frame_equal(plan[[ID, TIME]], rows)
+    _close(plan["price"], [2.5, 2.5, 2.5, 3.0, 3.0])
+    _close(plan["promo"], [1.0, 0.0, 0.0, 1.0, 0.0])
+
+
+def test_default_plan_reads_no_later_history() -> None:
+    """Changing history after a row's date leaves that row's plan as it was (no leak)."""
+    history = _tiny(price=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    rows = history[[ID, TIME]].assign(**{TIME: history[TIME] + pd.Timedelta(hours=12)})
+    plan = default_plan(history, rows, ["price"])
+    later = history.assign(price=history["price"].where(history[TIME] <= "2024-01-02", 99.0))
+    again = default_plan(later, rows, ["price"])
+    early = (rows[TIME] < "2024-01-03").to_numpy()
+    _close(plan["price"], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    _close(again.loc[early, "price"], plan.loc[early, "price"].tolist())
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_default_plan_matches_a_row_by_row_reading(seed: int) -> None:
+    """Random histories with gaps and unsorted rows: each row as a planner would fill it by hand."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", periods=30, unit="us")
+    history = pd.DataFrame(
+        {
+            ID: rng.choice(["a", "b", "c"], 60),
+            TIME: rng.choice(days[5:25], 60),
+            "price": np.where(rng.random(60) < 0.2, NAN, rng.integers(1, 9, 60)),
+            "promo": rng.integers(0, 2, 60).astype(float),
+        }
+    ).astype({ID: "str"})
+    rows = pd.DataFrame({ID: rng.choice(["a", "b", "c"], 80), TIME: rng.choice(days, 80)})
+    rows = rows.astype({ID: "str"})
+    plan = default_plan(history, rows, ["price", "promo"])
+    for i, (uid, day) in enumerate(zip(rows[ID], rows[TIME], strict=True)):
+        own = history[history[ID] == uid].sort_values(TIME, kind="stable")
+        same_day = own[own[TIME] == day]
+        past = own[own[TIME] <= day]["price"].dropna()
+        price = past.iloc[-1] if len(past) else own["price"].dropna().iloc[0]
+        promo = same_day["promo"].iloc[-1] if len(same_day) else 0.0
+        assert plan["price"].iloc[i] == price, (uid, day)
+        assert plan["promo"].iloc[i] == promo, (uid, day)
+
+
+def test_default_plan_needs_each_series_history() -> None:
+    """A series the history does not have is named."""
+    history = _tiny(price=[1.0, 2.0])
+    rows = pd.DataFrame({ID: ["c"], TIME: pd.to_datetime(["2024-01-05"])}).astype({ID: "str"})
+    with pytest.raises(DataError, match="'c'"):
+        default_plan(history, rows, ["price"])
+    with pytest.raises(DataError, match="promo"):
+        default_plan(history, rows, ["promo"])

@@ -16,7 +16,7 @@ from features.demand import build_demand_dataset
 from features.errors import DataError, DataValidationError, DataWarning
 from features.hierarchy import Hierarchy
 from features.ingest import ReadOptions, read_sales, sales_from_frames
-from features.schema import FREQUENCY_ORDER, ID, LEVEL, TARGET, TIME
+from features.schema import FREQUENCY_ORDER, HIERARCHY_LEVEL, ID, TARGET, TIME
 from features.trend import build_trend_dataset
 
 CELL_IDS = st.sampled_from(["a", "b", "c", " b ", "", "NA", "ä-brot", "x@shop-1"])
@@ -146,6 +146,6 @@ def test_every_frequency_and_level_keeps_the_units_sold(
             assert trimmed.panel[TARGET].sum() + trimmed.manifest.dropped_units == total
     hierarchy = Hierarchy.parse("store,store/category,category")
     trend = build_trend_dataset(demand, hierarchy=hierarchy, windows=(1, 2))
-    per_level = trend.frame.groupby(LEVEL)[TARGET].sum()
+    per_level = trend.frame.groupby(HIERARCHY_LEVEL)[TARGET].sum()
     assert set(per_level.index) == {"total", "store", "store/category", "category", "series"}
     assert (per_level == total).all()

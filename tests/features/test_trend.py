@@ -8,9 +8,10 @@ import pytest
 
 from features.demand import build_demand_dataset
 from features.errors import DataError
-from features.hierarchy import Hierarchy, aggregate_ids, default_hierarchy
+from features.hierarchy import Hierarchy, aggregate_exogenous, aggregate_ids, default_hierarchy
 from features.ingest import sales_from_frames
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.manifest import Manifest
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset, direction_labels, trend_signals
 
@@ -86,16 +87,16 @@ def test_default_hierarchy_goes_from_total_down_to_series(small_demand) -> None:
     names = trend.manifest.parameters["hierarchy"]
     assert names[0] == "total" and names[-1] == "series"
     assert {"store", "category"} <= set(names)
-    assert trend.manifest.levels["total"] == 1
-    assert trend.manifest.levels["series"] == small_demand.manifest.n_series
+    assert trend.manifest.hierarchy_levels["total"] == 1
+    assert trend.manifest.hierarchy_levels["series"] == small_demand.manifest.n_series
 
 
 def test_every_level_adds_up_to_the_total_each_period(small_demand) -> None:  # type: ignore[no-untyped-def]
     """On every date the stores, the categories and the series each sum to the total."""
     trend = build_trend_dataset(small_demand)
     frame = trend.frame
-    total = frame[frame[LEVEL] == "total"].set_index(TIME)[TARGET]
-    for level, part in frame.groupby(LEVEL):
+    total = frame[frame[HIERARCHY_LEVEL] == "total"].set_index(TIME)[TARGET]
+    for level, part in frame.groupby(HIERARCHY_LEVEL):
         per_day = part.groupby(TIME)[TARGET].sum().reindex(total.index, fill_value=0.0)
         pd.testing.assert_series_equal(per_day, total, check_names=False, obj=str(level))
 
@@ -118,8 +119,32 @@ def test_levels_naming_unknown_attributes_are_refused(small_demand) -> None:  # 
 
 def test_hierarchy_spec_parsing() -> None:
     """ "store,store/category" means total, per store, and per category within each store."""
-    assert Hierarchy.parse("store, store/category").levels == (
+    assert Hierarchy.parse("store, store/category").hierarchy_levels == (
         (),
         ("store",),
         ("store", "category"),
     )
+
+
+def test_aggregates_get_the_mean_price_and_the_share_on_promotion(small_demand) -> None:  # type: ignore[no-untyped-def]
+    """Bottom series keep their values; an aggregate averages its members with a row that day."""
+    trend = build_trend_dataset(small_demand)
+    panel = small_demand.panel
+    values = aggregate_exogenous(panel, trend.membership, ["price", "promo"])
+    assert not values.duplicated([ID, TIME]).any()
+    bottom = values.merge(panel, on=[ID, TIME], suffixes=("", "_panel"))
+    assert len(bottom) == len(panel)
+    assert bottom["price"].equals(bottom["price_panel"])
+    day = panel[TIME].max()
+    total = values[(values[ID] == "total") & (values[TIME] == day)].iloc[0]
+    on_day = panel[panel[TIME] == day]
+    assert total["price"] == pytest.approx(on_day["price"].mean())
+    assert total["promo"] == pytest.approx(on_day["promo"].mean())
+    assert set(trend.frame[ID]) == set(values[ID])
+
+
+def test_manifests_written_before_the_rename_still_read(small_demand) -> None:  # type: ignore[no-untyped-def]
+    """An old manifest.json with "levels" reads into hierarchy_levels."""
+    manifest = build_trend_dataset(small_demand).manifest
+    old = manifest.to_json().replace('"hierarchy_levels"', '"levels"')
+    assert Manifest.from_json(old) == manifest

@@ -26,7 +26,6 @@ MODEL = "anticipate-demand-test"
 HORIZON = 7
 CONFIG = {
     "model": {"horizon": HORIZON, "members": ["dynamic_theta", "seasonal_naive"]},
-    "run": {"n_jobs": 1},
 }
 
 
@@ -51,7 +50,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     write_demand_dataset(demand, datasets)
     write_trend_dataset(trend, datasets)
     (root / "train.toml").write_text(
-        '[model]\nhorizon = 7\nmembers = ["dynamic_theta", "seasonal_naive"]\n[run]\nn_jobs = 1\n'
+        '[model]\nhorizon = 7\nmembers = ["dynamic_theta", "seasonal_naive"]\n'
     )
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     (root / "mlruns").mkdir()
@@ -75,6 +74,8 @@ def settings_for(store: Store, database: Path, **overrides: object) -> Settings:
         "database_url": f"sqlite:///{database}",
         "model_name": MODEL,
         "demo_dir": store.root / "demo",
+        "data_dir": store.datasets,
+        "snapshot_dir": database.parent / "snapshots",
         "model_poll_seconds": 0,
         "retrain_config": store.root / "train.toml",
     }

@@ -79,10 +79,10 @@ def known_series_schema(
     fuzz_schema: schemathesis.BaseSchema, fuzz_app: FastAPI
 ) -> schemathesis.BaseSchema:
     """The app's schema with its series ids and levels as enums (the app is started by now)."""
-    live = fuzz_app.state.holder.current
+    live = fuzz_app.state.service.holder.current
     assert live is not None, "the fuzz app has no model loaded"
-    ids = {"type": "string", "enum": sorted(str(uid) for uid in live.levels.index)}
-    levels = {"type": "string", "enum": sorted(str(level) for level in set(live.levels))}
+    ids = {"type": "string", "enum": sorted(str(uid) for uid in live.hierarchy_levels.index)}
+    levels = {"type": "string", "enum": sorted(str(level) for level in set(live.hierarchy_levels))}
     raw: dict[str, Any] = copy.deepcopy(fuzz_app.openapi())
     bodies = raw["components"]["schemas"]
     bodies["ForecastRequest"]["properties"]["unique_ids"]["items"] = ids

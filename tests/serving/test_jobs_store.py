@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from serving.db import make_engine, migrate
-from serving.jobs_store import create_job, get_job, mark_interrupted, update_job
+from serving.jobs_store import create_job, get_job, list_jobs, mark_interrupted, update_job
 
 
 @pytest.fixture
@@ -70,3 +70,19 @@ def test_mark_interrupted_fails_what_a_dead_server_left_unfinished(engine: Engin
     kept = get_job(engine, finished)
     assert kept is not None and (kept["status"], kept["error"]) == ("succeeded", None)
     assert mark_interrupted(engine) == 0
+
+
+def test_list_jobs_newest_first_filtered_by_kind_and_status(engine: Engine) -> None:
+    """Newest first, at most `limit`; kind and status narrow it; bad arguments are named."""
+    made = [create_job(engine, kind) for kind in ("retrain", "refresh", "refresh", "retrain")]
+    update_job(engine, made[1], status="succeeded")
+    assert [job["id"] for job in list_jobs(engine)] == made[::-1]
+    assert [job["id"] for job in list_jobs(engine, limit=2)] == made[:1:-1]
+    assert [job["id"] for job in list_jobs(engine, kind="refresh")] == [made[2], made[1]]
+    done = list_jobs(engine, kind="refresh", status="succeeded")
+    assert [(job["id"], job["result"]) for job in done] == [(made[1], None)]
+    assert list_jobs(engine, kind="nothing") == []
+    with pytest.raises(ValueError, match="unknown job status 'done'"):
+        list_jobs(engine, status="done")
+    with pytest.raises(ValueError, match="limit must lie between 1 and 1000, got 0"):
+        list_jobs(engine, limit=0)

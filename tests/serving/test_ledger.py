@@ -15,7 +15,7 @@ import pytest
 from pg_cluster import empty_engine, postgres_url
 from sqlalchemy import Engine, select
 
-from serving.db import Actual, ServedPoint, migrate
+from serving.db import AccuracyDay, AccuracySeries, AccuracyStep, Actual, Forecast, migrate
 from serving.ledger import (
     UpsertResult,
     actuals_frame,
@@ -27,6 +27,7 @@ from serving.ledger import (
 )
 
 ORIGIN = pd.Timestamp("2025-01-07")
+DAY = pd.Timedelta(days=1)
 DATES = pd.date_range("2025-01-08", periods=7, freq="D")
 SERIES = {"store_1/bread": "series", "store_1": "store"}
 
@@ -95,7 +96,9 @@ def test_actuals_score_exactly_the_points_they_complete(engine: Engine) -> None:
     request_id = log(engine)
     posted = actuals()
     result = upsert_actuals(engine, posted)
-    assert result == UpsertResult(inserted=6, updated=0, unchanged=0, scored_points=6)
+    assert result == UpsertResult(
+        inserted=6, updated=0, unchanged=0, scored_points=6, changed_ids=("store_1", "store_1/bread")
+    )
     points = scored_points(engine)
     assert len(points) == 6
     merged = points.merge(posted, on=["unique_id", "ds"], suffixes=("", "_posted"))
@@ -115,14 +118,17 @@ def test_actuals_score_exactly_the_points_they_complete(engine: Engine) -> None:
     assert set(points["level"]) == {"series", "store"}
 
 
+STATE = (Actual, Forecast, AccuracySeries, AccuracyStep, AccuracyDay)
+
+
 def test_the_same_post_again_changes_nothing(engine: Engine) -> None:
-    """Idempotent: counts say unchanged and both tables are identical, timestamps included."""
+    """Idempotent: counts say unchanged; actuals, forecasts and accuracy sums are identical."""
     log(engine)
     upsert_actuals(engine, actuals())
-    before = (table(engine, Actual), table(engine, ServedPoint), actuals_mark(engine))
+    before = ([table(engine, model) for model in STATE], actuals_mark(engine))
     again = upsert_actuals(engine, actuals())
     assert again == UpsertResult(inserted=0, updated=0, unchanged=6, scored_points=0)
-    assert (table(engine, Actual), table(engine, ServedPoint), actuals_mark(engine)) == before
+    assert ([table(engine, model) for model in STATE], actuals_mark(engine)) == before
 
 
 def test_a_corrected_actual_updates_y_and_rescores(engine: Engine) -> None:
@@ -132,7 +138,7 @@ def test_a_corrected_actual_updates_y_and_rescores(engine: Engine) -> None:
     mark = actuals_mark(engine)
     fix = pd.DataFrame({"unique_id": ["store_1"], "ds": [DATES[0]], "y": [99.0]})
     both = pd.concat([fix, actuals().iloc[[0]]], ignore_index=True)  # + one unchanged row
-    assert upsert_actuals(engine, both) == UpsertResult(0, 1, 1, 1)
+    assert upsert_actuals(engine, both) == UpsertResult(0, 1, 1, 1, ("store_1",))
     points = scored_points(engine, unique_ids=["store_1"])
     assert points.loc[points["ds"] == DATES[0], "y"].tolist() == [99.0]
     stored = actuals_frame(engine, unique_ids=["store_1"])
@@ -158,7 +164,7 @@ def test_every_request_is_scored(engine: Engine) -> None:
     first, second = log(engine), log(engine, model_version="4")
     assert upsert_actuals(engine, actuals(days=1)).scored_points == 4
     assert set(scored_points(engine)["request_id"]) == {first, second}
-    only = scored_points(engine, model_version="4", level="store")
+    only = scored_points(engine, model_version="4", hierarchy_level="store")
     assert len(only) == 1 and only["request_id"].tolist() == [second]
     assert scored_points(engine, since=DATES[1]).empty
 
@@ -190,19 +196,19 @@ def test_empty_reads_have_the_columns(engine: Engine) -> None:
 
 
 def test_ten_thousand_actuals_post_and_score_quickly(engine: Engine) -> None:
-    """A 10k-row post over 1000 forecast series (20k served points) and its repeat take well
-    under a second each on SQLite: batched writes, and scoring walks the indexes."""
+    """A 10k-row post over 1000 forecast series (20k served points, two requests of the same
+    forecasts) and its repeat take well under a second each: batched writes, indexed reads."""
     ids = [f"sku_{i}" for i in range(1000)]
     dates = pd.date_range("2024-01-01", periods=10, freq="D")
     keys = {"unique_id": np.repeat(ids, len(dates)), "ds": np.tile(dates, len(ids))}
     served = pd.DataFrame({**keys, "level": "series", "yhat": 1.0})
     for _ in range(2):
         log_forecasts(
-            engine, uuid.uuid4().hex, "m", "1", served, dict.fromkeys(ids, ORIGIN), 10, []
+            engine, uuid.uuid4().hex, "m", "1", served, dict.fromkeys(ids, dates[0] - DAY), 10, []
         )
     rows = pd.DataFrame({**keys, "y": np.arange(len(ids) * len(dates), dtype=float)})
     started = time.perf_counter()
-    assert upsert_actuals(engine, rows) == UpsertResult(10_000, 0, 0, 20_000)
+    assert upsert_actuals(engine, rows) == UpsertResult(10_000, 0, 0, 20_000, tuple(sorted(ids)))
     assert upsert_actuals(engine, rows) == UpsertResult(0, 0, 10_000, 0)
     assert time.perf_counter() - started < 5  # about 0.3 s; a bad query plan takes 15 s
     assert len(actuals_frame(engine, unique_ids=ids[:600])) == 6000

@@ -65,7 +65,7 @@ def test_intermittent_series_go_to_the_intermittent_model() -> None:
     panel = pd.concat([regular, sparse], ignore_index=True)
     auto = AutoForecaster([Naive(), Drift()], h=7, intermittent=TSB()).fit(panel)
     assert list(auto.sparse_ids_) == ["gift-box"]
-    forecast = auto.predict(7, levels=(80,)).set_index(ID)
+    forecast = auto.predict(7, interval_levels=(80,)).set_index(ID)
     own = TSB().fit(sparse).predict(7)
     assert np.allclose(forecast.loc["gift-box", "yhat"], own["yhat"])
     regular_mean = np.median(

@@ -10,7 +10,7 @@ import pytest
 
 from features.demand import build_demand_dataset
 from features.ingest import sales_from_frames
-from features.schema import ID, LEVEL, TARGET, TIME
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
 from features.synthetic import make_demo_sales
 from features.trend import build_trend_dataset
 from training.config import TrainConfig
@@ -29,8 +29,7 @@ def trained():  # type: ignore[no-untyped-def]
     trend = build_trend_dataset(demand)
     config = TrainConfig.model_validate(
         {
-            "model": {"horizon": 7, "levels": [80], "members": ["dynamic_theta", "naive"]},
-            "run": {"n_jobs": 1},
+            "model": {"horizon": 7, "interval_levels": [80], "members": ["dynamic_theta", "naive"]},
         }
     )
     return run_training(config, demand, trend), demand, trend
@@ -53,13 +52,15 @@ def test_expected_accuracy_is_per_series_and_backtest_window(trained) -> None:  
     """One row per series and cutoff with the backtest's own values; untrained levels are NaN."""
     result, demand, trend = trained
     expected = ForecastBundle.from_training(result, demand, trend, 7, [80]).expected
-    assert list(expected.columns) == [ID, LEVEL, "cutoff", *EXPECTED_METRICS]
+    assert list(expected.columns) == [ID, HIERARCHY_LEVEL, "cutoff", *EXPECTED_METRICS]
     n_windows = result.config.model.n_windows
     assert expected.groupby(ID)["cutoff"].nunique().eq(n_windows).all()
-    assert set(expected[ID]) == set(result.levels[ID])
+    assert set(expected[ID]) == set(result.hierarchy_levels[ID])
     assert not expected.duplicated([ID, "cutoff"]).any()
-    levels = expected.drop_duplicates(ID).set_index(ID)[LEVEL]
-    assert levels.equals(result.levels.set_index(ID)[LEVEL].reindex(levels.index))
+    levels = expected.drop_duplicates(ID).set_index(ID)[HIERARCHY_LEVEL]
+    assert levels.equals(
+        result.hierarchy_levels.set_index(ID)[HIERARCHY_LEVEL].reindex(levels.index)
+    )
     long = result.series_metrics
     for metric in ("mase", "wape", "bias", "coverage_80", "direction_hit_rate"):
         own = long[long[METRIC] == metric].set_index([ID, "cutoff"])[VALUE]
@@ -79,13 +80,13 @@ def test_without_trend_the_history_is_the_demand_panel(trained) -> None:  # type
 def test_old_bundles_load_with_the_new_parts_missing(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A bundle pickled before these fields existed still loads and forecasts; they are None."""
     result, _, _ = trained
-    bundle = ForecastBundle(result.model, result.levels, 7, (80,), result.freq)
+    bundle = ForecastBundle(result.model, result.hierarchy_levels, 7, (80,), result.freq)
     assert all(getattr(bundle, name) is None for name in OPTIONAL)
     for name in OPTIONAL:  # what an instance pickled by the older class holds
         del bundle.__dict__[name]
     loaded = joblib.load(bundle.save(tmp_path / "old.joblib"))
     assert all(getattr(loaded, name) is None for name in OPTIONAL)
-    assert len(loaded.forecast(None, None, None)) == 7 * len(result.levels)
+    assert len(loaded.forecast(None, None, None)) == 7 * len(result.hierarchy_levels)
 
 
 def test_a_full_bundle_round_trips(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

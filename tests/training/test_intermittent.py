@@ -362,8 +362,8 @@ def test_auto_intermittent_routes_series_by_class() -> None:
 class _Banded(SimpleExponentialSmoothing):
     """SES with made-up intervals: half and one and a half times the forecast."""
 
-    def _predict_bounds(self, h, levels, mean):
-        return {level: (0.5 * mean, 1.5 * mean) for level in levels}
+    def _predict_bounds(self, h, interval_levels, mean):
+        return {lv: (0.5 * mean, 1.5 * mean) for lv in interval_levels}
 
 
 def test_auto_intermittent_takes_intervals_from_its_models() -> None:
@@ -372,8 +372,8 @@ def test_auto_intermittent_takes_intervals_from_its_models() -> None:
     frame = (
         AutoIntermittent(intermittent=_Banded(), fallback=_Banded())
         .fit(panel)
-        .predict(h=2, levels=(80,))
+        .predict(h=2, interval_levels=(80,))
     )
     np.testing.assert_allclose(frame["yhat_hi_80"], 1.5 * frame["yhat"])
     with pytest.raises(TrainingError, match="intervals"):
-        AutoIntermittent(fallback=_Banded()).fit(panel).predict(h=2, levels=(80,))
+        AutoIntermittent(fallback=_Banded()).fit(panel).predict(h=2, interval_levels=(80,))

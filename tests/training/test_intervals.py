@@ -56,7 +56,7 @@ def test_intervals_cover_new_data_at_their_nominal_rate() -> None:
     history = panel[panel[TIME] <= "2024-03-10"]
     future = panel[panel[TIME] > "2024-03-10"]
     model = AutoForecaster([Naive()], combination="mean", h=10, n_windows=3, season_length=1)
-    forecast = model.fit(history).predict(10, levels=(80, 95))
+    forecast = model.fit(history).predict(10, interval_levels=(80, 95))
     joined = forecast.merge(future, on=[ID, TIME])
     for level, tolerance in ((80, 0.04), (95, 0.025)):
         inside = joined[TARGET].between(joined[f"yhat_lo_{level}"], joined[f"yhat_hi_{level}"])
@@ -68,7 +68,7 @@ def test_bounds_are_ordered_and_never_negative() -> None:
     panel = _noisy_panel(20, 60, seed=2)
     panel.loc[panel[ID] == "s0", TARGET] = np.r_[np.zeros(59), 1.0]
     model = AutoForecaster([SeasonalNaive(), Naive()], h=7, n_windows=2)
-    forecast = model.fit(panel).predict(14, levels=(80, 95))
+    forecast = model.fit(panel).predict(14, interval_levels=(80, 95))
     columns = ["yhat_lo_95", "yhat_lo_80", "yhat", "yhat_hi_80", "yhat_hi_95"]
     values = forecast[columns].to_numpy()
     assert (np.diff(values, axis=1) >= -1e-12).all()

@@ -193,9 +193,9 @@ def test_pinball_at_known_quantiles_unscaled_and_scaled() -> None:
     )
     # 80: y=10: 0.1*(10-8) = 0.2, 0.1*(13-10) = 0.3; y=5: 0.9*(6-5) = 0.9, 0.1*(9-5) = 0.4
     # 95 (q 0.025, 0.975): 0.025*3 = 0.075, 0.025*4 = 0.1; 0.025*3 = 0.075, 0.025*7 = 0.175
-    assert pinball_loss(cv, levels=[80])["pinball_loss"].iloc[0] == pytest.approx(1.8 / 4)
+    assert pinball_loss(cv, interval_levels=[80])["pinball_loss"].iloc[0] == pytest.approx(1.8 / 4)
     assert pinball_loss(cv)["pinball_loss"].iloc[0] == pytest.approx((1.8 + 0.425) / 8)
-    scaled = pinball(cv, TRAIN, season_length=2, levels=[80])  # series a: scale 1.5
+    scaled = pinball(cv, TRAIN, season_length=2, interval_levels=[80])  # series a: scale 1.5
     assert scaled["pinball"].iloc[0] == pytest.approx(0.45 / 1.5)
 
 
@@ -225,7 +225,9 @@ def test_direction_hit_rate_on_up_flat_down_and_zero_mean_cases() -> None:
     rates = direction_hit_rate(cv, history).set_index(ID)["direction_hit_rate"]
     assert rates[["up", "flat", "down", "zero_miss", "zero_hit"]].tolist() == [1, 1, 0, 0, 1]
     assert np.isnan(rates["young"])
-    long = evaluate(cv, history, season_length=1, levels=(), metrics=["direction_hit_rate"])
+    long = evaluate(
+        cv, history, season_length=1, interval_levels=(), metrics=["direction_hit_rate"]
+    )
     assert summarize(long)["direction_hit_rate"].tolist() == [pytest.approx(3 / 5)]
 
 
@@ -310,7 +312,7 @@ def test_summarize_pools_ratio_metrics_and_averages_scaled_ones() -> None:
         ignore_index=True,
     )
     history = _history({"s": [1, 2, 3], "z": [0, 1, 0]})
-    wide = summarize(evaluate(cv, history, season_length=1, levels=()))
+    wide = summarize(evaluate(cv, history, season_length=1, interval_levels=()))
     assert wide["wape"].iloc[0] == pytest.approx((5 + 1) / 12)
     assert wide["bias"].iloc[0] == pytest.approx((3 + 1) / 12)
     assert wide["mae"].iloc[0] == pytest.approx((5 / 3 + 1 / 2) / 2)

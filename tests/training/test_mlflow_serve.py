@@ -1,8 +1,10 @@
 """`mlflow models serve` on the registered champion answers forecasts over HTTP.
 
-The served forecast must equal the fitted model's own; an unknown series is the client's error
-(4xx), not a server failure. The server runs in its own session so the whole process group (the
-`mlflow` CLI, `bash -c exec uvicorn ...`, its workers) is killed afterwards.
+The served forecast must equal the fitted model's own; a request forecasts only the series it
+names (the pyfunc cuts the model down to them first, and the cut model forecasts exactly the
+full model's rows); an unknown series is the client's error (4xx), not a server failure. The
+server runs in its own session so the whole process group (the `mlflow` CLI, `bash -c exec
+uvicorn ...`, its workers) is killed afterwards.
 """
 
 from __future__ import annotations
@@ -20,23 +22,101 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.demand import build_demand_dataset
+from features.demand import build_demand_dataset, regular_panel
 from features.ingest import sales_from_frames
-from features.schema import ID, TIME
-from features.synthetic import make_demo_sales
+from features.schema import HIERARCHY_LEVEL, ID, TARGET, TIME
+from features.synthetic import make_demo_sales, make_small_panel
 from features.trend import build_trend_dataset
+from training.auto import AutoForecaster
 from training.config import TrainConfig
+from training.models import MODELS, TSB, DynamicOptimizedTheta, GlobalRegressor, SeasonalNaive
+from training.models.theta import Theta
+from training.pyfunc import AnticipateModel, ForecastBundle, restricted
 from training.registry import CHAMPION, MODEL_NAME
 from training.retrain import train_and_register
 
 STARTUP_TIMEOUT = 90.0
 HORIZON = 5
 BAND = ("yhat", "yhat_lo_80", "yhat_hi_80")
+H = 7
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    """Six daily products with price and promo, and two that rarely sell (intermittent demand)."""
+    sales = regular_panel(make_small_panel(seed=3, n_series=6, n_days=150).sales, "D")
+    rng = np.random.default_rng(5)
+    first = sales[sales[ID] == sales[ID].iloc[0]]
+    rare = [
+        first.assign(**{ID: f"rare-{k}", TARGET: rng.poisson(0.15, len(first)).astype(float)})
+        for k in range(2)
+    ]
+    return pd.concat([sales, *rare], ignore_index=True).sort_values([ID, TIME], ignore_index=True)
+
+
+ASKED = [["rare-1"], ["apple-cake@shop-1", "rare-0"]]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_model_cut_to_some_series_forecasts_exactly_their_rows(name: str, panel) -> None:  # type: ignore[no-untyped-def]
+    """Every registered model, cut to a few series, forecasts the full model's rows for them."""
+    model = MODELS[name]().fit(panel[[ID, TIME, TARGET]])
+    full = model.predict(H)
+    for asked in ASKED:
+        cut = restricted(model, asked)
+        assert list(cut.unique_ids_) == sorted(asked)
+        expected = full[full[ID].isin(asked)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(cut.predict(H), expected)
+
+
+def test_the_default_kind_of_model_cut_to_some_series_forecasts_exactly_their_rows(panel) -> None:  # type: ignore[no-untyped-def]
+    """Local, vectorised and global members, an intermittent route, weights, exogenous plans."""
+    members = [DynamicOptimizedTheta(), SeasonalNaive(), GlobalRegressor(max_iter=30, horizon=H)]
+    model = AutoForecaster(members, combination="inverse_error", h=H, intermittent=TSB())
+    model = model.fit(panel)
+    assert len(model.routes_) == 2, "the panel should give a regular and an intermittent route"
+    full = model.predict(H, interval_levels=(80, 95))
+    for asked in [*ASKED, list(model.unique_ids_)]:
+        cut = restricted(model, asked)
+        kept = {len(member.unique_ids_) for route in cut.routes_ for member in route.members}
+        assert sum(len(route.rows) for route in cut.routes_) == len(asked) >= max(kept)
+        expected = full[full[ID].isin(asked)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(cut.predict(H, interval_levels=(80, 95)), expected)
+
+
+def test_a_request_never_forecasts_the_series_it_does_not_name(panel) -> None:  # type: ignore[no-untyped-def]
+    """The pyfunc answers one series even when every other series' state could not forecast."""
+    model = AutoForecaster([Theta()], h=H).fit(panel[[ID, TIME, TARGET]])
+    asked = "rare-0"
+    (theta,) = model.routes_[0].members
+    pairs = zip(theta.unique_ids_, theta.states_, strict=True)
+    theta.states_ = [state if uid == asked else None for uid, state in pairs]
+    with pytest.raises(AttributeError):
+        model.predict(H)  # forecasting everything now fails on the poisoned states
+    hierarchy_levels = pd.DataFrame({ID: model.unique_ids_, HIERARCHY_LEVEL: "series"})
+    pyfunc = AnticipateModel()
+    pyfunc.bundle = ForecastBundle(model, hierarchy_levels, H, (80,), "D")
+    frame = pyfunc.predict(None, pd.DataFrame({ID: [asked]}), params={"horizon": 3})
+    assert frame[ID].tolist() == [asked] * 3
+    assert frame[HIERARCHY_LEVEL].tolist() == ["series"] * 3
+
+
+def test_a_bundle_saved_before_the_hierarchy_levels_rename_still_serves(panel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Registered champions hold bundles pickled with the field `levels`: they load and forecast."""
+    model = AutoForecaster([SeasonalNaive()], h=H).fit(panel[[ID, TIME, TARGET]])
+    hierarchy_levels = pd.DataFrame({ID: model.unique_ids_, HIERARCHY_LEVEL: "series"})
+    bundle = ForecastBundle(model, hierarchy_levels, H, (80,), "D")
+    bundle.__dict__["levels"] = bundle.__dict__.pop("hierarchy_levels")  # as the old class held it
+    loaded = joblib.load(bundle.save(tmp_path / "old.joblib"))
+    assert "levels" not in vars(loaded)
+    pd.testing.assert_frame_equal(loaded.hierarchy_levels, hierarchy_levels)
+    assert loaded.forecast(["rare-1"], 2, None)[HIERARCHY_LEVEL].tolist() == ["series"] * 2
 
 
 def _free_port() -> int:
@@ -119,10 +199,7 @@ def test_served_champion_forecasts_over_http(tmp_path: Path) -> None:
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=tracking_uri)
     config = TrainConfig.model_validate(
-        {
-            "model": {"horizon": 7, "members": ["dynamic_theta", "seasonal_naive"]},
-            "run": {"n_jobs": 1},
-        }
+        {"model": {"horizon": 7, "members": ["dynamic_theta", "seasonal_naive"]}}
     )
     outcome = train_and_register(
         config,
@@ -131,15 +208,17 @@ def test_served_champion_forecasts_over_http(tmp_path: Path) -> None:
         client,
         model_name=MODEL_NAME,
         artifact_location=str(tmp_path / "artifacts"),
+        n_jobs=1,
     )
     result, decision = outcome.result, outcome.decision
     assert decision.promoted
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == decision.version
 
-    series = next(u for u in result.levels[ID].astype("str") if u != "total")
+    series = next(u for u in result.hierarchy_levels[ID].astype("str") if u != "total")
     wanted = [series, "total"]
-    expected = result.model.predict(HORIZON, levels=[80])
-    expected = expected[expected[ID].isin(wanted)].sort_values([ID, TIME]).reset_index(drop=True)
+    everything = result.model.predict(HORIZON, interval_levels=[80])
+    expected = everything[everything[ID].isin(wanted)]
+    expected = expected.sort_values([ID, TIME]).reset_index(drop=True)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -189,6 +268,20 @@ def test_served_champion_forecasts_over_http(tmp_path: Path) -> None:
             np.testing.assert_allclose(
                 served[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-9
             )
+
+        # One series asked, exactly that series answered: its HORIZON rows, the model's values.
+        status, body = _request(
+            f"{url}/invocations",
+            {
+                "dataframe_split": {"columns": [ID], "data": [[series]]},
+                "params": {"horizon": HORIZON, "levels": [80]},
+            },
+        )
+        assert status == 200, f"{status}: {body[:2000]!r}"
+        single = pd.DataFrame(json.loads(body)["predictions"])
+        assert single[ID].tolist() == [series] * HORIZON
+        own = expected[expected[ID] == series]
+        np.testing.assert_allclose(single["yhat"].to_numpy(float), own["yhat"].to_numpy(float))
 
         # An unknown series is the caller's mistake: our pyfunc raises it as an MlflowException
         # with INVALID_PARAMETER_VALUE, which the scoring server answers 400 with our message.

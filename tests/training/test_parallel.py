@@ -36,12 +36,12 @@ def test_dask_cluster_gives_exactly_the_local_results() -> None:
     from distributed import LocalCluster
 
     panel = make_small_panel(seed=5, n_series=8, n_days=120).sales[[ID, TIME, TARGET]]
-    local = _default(n_jobs=2).fit(panel).predict(14, levels=(80, 95))
+    local = _default(n_jobs=2).fit(panel).predict(14, interval_levels=(80, 95))
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         dask_backend(cluster.scheduler_address),
     ):
-        remote = _default(n_jobs=-1).fit(panel).predict(14, levels=(80, 95))
+        remote = _default(n_jobs=-1).fit(panel).predict(14, interval_levels=(80, 95))
     pd.testing.assert_frame_equal(local, remote)

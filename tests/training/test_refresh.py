@@ -79,16 +79,16 @@ def test_refreshed_series_start_after_their_newest_actual_and_others_are_unchang
     """New actuals move those series' forecasts forward; other series and the input stay put."""
     ids = chosen(mixed)
     assert len(mixed.sparse_ids_) and len(ids) == 3
-    before = mixed.predict(H, levels=(80, 95))
+    before = mixed.predict(H, interval_levels=(80, 95))
     last_before = mixed.last_ds_.copy()
     model = refreshed(mixed, of(full, ids))
-    after = model.predict(H, levels=(80, 95))
+    after = model.predict(H, interval_levels=(80, 95))
     starts = rows(after, ids).groupby(ID)[TIME].min()
     assert (starts == full[TIME].max() + pd.Timedelta(days=1)).all()
     assert not np.allclose(rows(after, ids)["yhat"], rows(before, ids)["yhat"])
     pd.testing.assert_frame_equal(rows(after, ids, keep=False), rows(before, ids, keep=False))
     assert model is not mixed
-    pd.testing.assert_frame_equal(mixed.predict(H, levels=(80, 95)), before)
+    pd.testing.assert_frame_equal(mixed.predict(H, interval_levels=(80, 95)), before)
     np.testing.assert_array_equal(mixed.last_ds_, last_before)
 
 
@@ -98,7 +98,7 @@ def test_a_refreshed_model_pickles(mixed: AutoForecaster, full: pd.DataFrame, tm
     path = tmp_path / "model.joblib"
     joblib.dump(model, path)
     pd.testing.assert_frame_equal(
-        joblib.load(path).predict(H, levels=(80,)), model.predict(H, (80,))
+        joblib.load(path).predict(H, interval_levels=(80,)), model.predict(H, (80,))
     )
 
 
@@ -128,7 +128,9 @@ def test_refreshing_with_the_training_history_changes_nothing(
 ) -> None:
     """Every kind of member ends up in exactly its trained state when no actual is new."""
     again = refreshed(fitted, train)
-    pd.testing.assert_frame_equal(again.predict(H, levels=(80,)), fitted.predict(H, levels=(80,)))
+    pd.testing.assert_frame_equal(
+        again.predict(H, interval_levels=(80,)), fitted.predict(H, interval_levels=(80,))
+    )
 
 
 def test_local_members_equal_a_refit_of_those_series(
@@ -264,3 +266,30 @@ def test_wrong_frequency_and_unfitted_models_are_refused(
     model: BaseForecaster = AutoForecaster([Naive()], h=H)
     with pytest.raises(NotFittedError):
         refreshed(model, full)  # type: ignore[arg-type]
+
+
+def test_actuals_without_price_or_promo_carry_the_last_price_forward() -> None:
+    """New actuals come as unique_id, ds, y: the model assumes the last price and no promotion."""
+    sales = make_small_panel(seed=4, n_series=4, n_days=150).sales
+    full = regular_panel(sales, "D")
+    cut = full[TIME].max() - pd.Timedelta(days=NEW)
+    train = full[full[TIME] <= cut].reset_index(drop=True)
+    members = [SeasonalNaive(), GlobalRegressor(max_iter=30, horizon=H)]
+    model = AutoForecaster(members, combination="mean", h=H).fit(train)
+    assert model.exog_ == ["price", "promo"]
+    ids = [str(u) for u in model.unique_ids_[:2]]
+    moved = refreshed(model, of(full, ids)[[ID, TIME, TARGET]])
+    forecast = moved.predict(H)
+    starts = forecast.groupby(ID)[TIME].min()
+    assert (starts[ids] == full[TIME].max() + pd.Timedelta(days=1)).all()
+    (member,) = [m for m in moved.routes_[0].members if isinstance(m, _GlobalWindowModel)]
+    new = member.history_[member.history_[ID].isin(ids) & (member.history_[TIME] > cut)]
+    last_price = train[train[ID].isin(ids)].groupby(ID)["price"].last()
+    assert len(new) == NEW * len(ids)
+    assert (new["price"].to_numpy() == new[ID].map(last_price).to_numpy()).all()
+    assert (new["promo"] == 0).all()
+    plan = moved.exog_last_.set_index(ID)
+    assert (plan.loc[ids, TIME] == full[TIME].max()).all()
+    held = moved.exog_last_[~moved.exog_last_[ID].isin(ids)]
+    pd.testing.assert_frame_equal(held, model.exog_last_[~model.exog_last_[ID].isin(ids)])
+    assert list(moved.exog_last_[ID]) == list(model.exog_last_[ID])

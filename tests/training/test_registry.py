@@ -22,8 +22,8 @@ from training.tracking import MODEL_URI_TAG, log_training
 
 def _train_and_register(client, config, demand, trend, tmp_path, fitted):  # type: ignore[no-untyped-def]
     """Train, log and register one config; `fitted` maps versions to their fitted models."""
-    result = run_training(config, demand, trend)
-    bundle = ForecastBundle(result.model, result.levels, 7, (80, 95), result.freq)
+    result = run_training(config, demand, trend, n_jobs=1)
+    bundle = ForecastBundle(result.model, result.hierarchy_levels, 7, (80, 95), result.freq)
     run_id = log_training(
         client,
         result,
@@ -50,13 +50,10 @@ def test_a_worse_model_does_not_move_the_champion(tmp_path: Path) -> None:
     trend = build_trend_dataset(demand)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     good = TrainConfig.model_validate(
-        {
-            "model": {"horizon": 7, "members": ["dynamic_theta", "seasonal_naive"]},
-            "run": {"n_jobs": 1},
-        }
+        {"model": {"horizon": 7, "members": ["dynamic_theta", "seasonal_naive"]}}
     )
     worse = TrainConfig.model_validate(
-        {"model": {"horizon": 7, "members": ["drift"], "intermittent": None}, "run": {"n_jobs": 1}}
+        {"model": {"horizon": 7, "members": ["drift"], "intermittent": None}}
     )
     fitted: dict = {}
     first = _train_and_register(client, good, demand, trend, tmp_path, fitted)
@@ -81,9 +78,7 @@ def test_a_version_that_fails_its_check_is_deleted_and_no_alias_moves(tmp_path: 
     demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
     trend = build_trend_dataset(demand)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    config = TrainConfig.model_validate(
-        {"model": {"horizon": 7, "members": ["seasonal_naive"]}, "run": {"n_jobs": 1}}
-    )
+    config = TrainConfig.model_validate({"model": {"horizon": 7, "members": ["seasonal_naive"]}})
     fitted: dict = {}
     first = _train_and_register(client, config, demand, trend, tmp_path, fitted)
     run_id = client.get_model_version(MODEL_NAME, first.version).run_id

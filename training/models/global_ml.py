@@ -14,8 +14,8 @@ Past `horizon`, direct forecasts go on block by block from their own forecasts.
 
 A panel with `price` and/or `promo` makes them features, so `predict` needs `future` rows
 (unique_id, ds, price, promo) over the horizon and raises a DataError naming the series and
-dates that lack them. We do not assume "last price, no promotion": a planned promotion would
-then be forecast as a normal period, silently, which is worse for ordering than an error.
+dates that lack them. The model itself assumes nothing; AutoForecaster (the shipped default)
+passes `features.exog.default_plan` (last price carried forward, no promotion) when no plan is.
 """
 
 from __future__ import annotations

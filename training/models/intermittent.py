@@ -383,10 +383,10 @@ class AutoIntermittent(BaseForecaster):
         return mean
 
     def _predict_bounds(
-        self, h: int, levels: tuple[int, ...], mean: np.ndarray
+        self, h: int, interval_levels: tuple[int, ...], mean: np.ndarray
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        bounds = {level: (np.zeros_like(mean), np.zeros_like(mean)) for level in levels}
+        bounds = {lv: (np.zeros_like(mean), np.zeros_like(mean)) for lv in interval_levels}
         for rows, model in self.parts_:
-            for level, (low, high) in model._predict_bounds(h, levels, mean[rows]).items():
-                bounds[level][0][rows], bounds[level][1][rows] = low, high
+            for lv, (low, high) in model._predict_bounds(h, interval_levels, mean[rows]).items():
+                bounds[lv][0][rows], bounds[lv][1][rows] = low, high
         return bounds

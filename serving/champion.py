@@ -1,0 +1,145 @@
+"""The champion holder: loads registered versions from the MLflow registry and swaps them safely.
+
+The only serving module that talks to MLflow. A version that fails to load leaves the previous
+snapshot in place and says why in `last_error` (shown by /ready and the reload answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from serving.snapshots import Snapshot, SnapshotStore
+from serving.state import LiveModel
+from training.pyfunc import ForecastBundle
+from training.registry import CHAMPION
+from training.tracking import using_store
+
+log = logging.getLogger("anticipate.serving")
+
+
+class ModelHolder:
+    """Holds the current LiveModel of a registered model name and swaps it safely."""
+
+    #: At most one snapshot write per this many seconds while actuals keep arriving.
+    SNAPSHOT_EVERY = 30.0
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        name: str,
+        snapshots: SnapshotStore | None = None,
+        prepare: Callable[[LiveModel], None] | None = None,
+    ) -> None:
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.name = name
+        self.snapshots = snapshots
+        #: Called on every new snapshot before it serves (fills its caches off the hot path).
+        self.prepare = prepare
+        self._saved_at = 0.0
+        self._unsaved = False
+        self._current: LiveModel | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self.last_check: float | None = None
+
+    @property
+    def current(self) -> LiveModel | None:
+        """The snapshot to serve with (take it once per request)."""
+        return self._current
+
+    def champion_version(self) -> str | None:
+        """The version the champion alias points at now (None without a champion)."""
+        try:
+            return str(self.client.get_model_version_by_alias(self.name, CHAMPION).version)
+        except MlflowException:
+            return None
+
+    def load(self, version: str | None = None, actuals: pd.DataFrame | None = None) -> bool:
+        """Load `version` (the champion when None); True if the served model changed.
+
+        On any failure the previous model stays and the error is kept in `last_error`.
+        """
+        import mlflow
+
+        with self._lock:
+            self.last_check = time.time()
+            try:
+                version = version or self.champion_version()
+                if version is None:
+                    raise LookupError(f"{self.name} has no champion version yet")
+                if self._current is not None and self._current.version == version:
+                    self.last_error = None
+                    return False
+                with using_store(self.client):
+                    loaded = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
+                bundle: ForecastBundle = loaded.unwrap_python_model().bundle
+                if bundle.history is None:
+                    raise ValueError(
+                        f"{self.name} version {version} was registered without its history; "
+                        "retrain it with this version of anticipate"
+                    )
+                run_id = self.client.get_model_version(self.name, version).run_id
+                live = LiveModel(self.name, version, run_id, bundle, bundle.model, bundle.history)
+                snapshot = (
+                    self.snapshots.load(self.name, version, run_id) if self.snapshots else None
+                )
+                if snapshot is not None:
+                    live = replace(live, model=snapshot.model, history=snapshot.history)
+                moved = 0
+                if actuals is not None and not actuals.empty:
+                    live, moved = live.moved_forward(actuals)
+                _ = live.precomputed
+                if self.prepare is not None:
+                    self.prepare(live)
+            except Exception as err:  # keep serving the previous model, report why
+                self.last_error = f"{type(err).__name__}: {err}"
+                log.exception("loading %s version %s failed", self.name, version)
+                return False
+            self._current = live
+            self.last_error = None
+            log.info("serving %s version %s", self.name, version)
+            if moved:
+                self._save(live)
+            return True
+
+    def move_forward(self, actuals: pd.DataFrame) -> int:
+        """Apply known actuals to the served model; returns how many series moved."""
+        with self._lock:
+            current = self._current
+            if current is None:
+                return 0
+            live, moved = current.moved_forward(actuals)
+            if moved:
+                _ = live.precomputed
+                if self.prepare is not None:
+                    self.prepare(live)
+                self._current = live
+                self._unsaved = True
+                if time.monotonic() - self._saved_at >= self.SNAPSHOT_EVERY:
+                    self._save(live)
+            return moved
+
+    def save_snapshot(self) -> None:
+        """Write the served model if it moved since the last snapshot (at shutdown)."""
+        with self._lock:
+            if self._unsaved and self._current is not None:
+                self._save(self._current)
+
+    def _save(self, live: LiveModel) -> None:
+        if self.snapshots is None:
+            return
+        try:
+            self.snapshots.save(
+                Snapshot(live.name, live.version, live.run_id, live.model, live.history)
+            )
+            self._saved_at, self._unsaved = time.monotonic(), False
+        except OSError as err:  # a snapshot is an optimisation; serving goes on without it
+            log.warning("could not write the serving snapshot: %s", err)

@@ -1,0 +1,186 @@
+"""Forecast answers: the requested series from the live snapshot, as JSON or CSV, and the row the
+ledger keeps of each answer. Plain functions; the routes in serving/routes/forecasts.py call them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.schema import ID, TIME
+from serving import ledger
+from serving.errors import InvalidRequest, UnknownSeries
+from serving.state import LiveModel
+
+
+@dataclass(frozen=True)
+class Served:
+    """One computed answer: the arrays behind it and what the ledger records."""
+
+    ids: list[str]
+    hierarchy_levels: list[str]
+    origins: list[pd.Timestamp]
+    horizon: int
+    interval_levels: list[int]
+    days: np.ndarray
+    yhat: np.ndarray
+    bounds: dict[int, tuple[np.ndarray, np.ndarray]]
+    served_at: dt.datetime
+
+
+def checked_request(
+    live: LiveModel, unique_ids: list[str], horizon: int | None, max_series: int
+) -> tuple[list[str], int]:
+    """Distinct known ids (in order) and the horizon, or the error naming the field."""
+    ids = list(dict.fromkeys(unique_ids))
+    if len(ids) > max_series:
+        raise InvalidRequest(
+            f"at most {max_series} series per request, got {len(ids)}", "body.unique_ids"
+        )
+    unknown = [uid for uid in ids if uid not in live.level_of]
+    if unknown:
+        raise UnknownSeries(unknown, "body.unique_ids", "; GET /v1/series lists them")
+    horizon = horizon or live.bundle.horizon
+    if horizon > live.bundle.horizon:
+        raise InvalidRequest(
+            f"horizon {horizon} is beyond the model's {live.bundle.horizon} periods",
+            "body.horizon",
+        )
+    return ids, horizon
+
+
+def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list[int]) -> Served:
+    """The forecasts of `ids` from the snapshot (precomputed when possible)."""
+    frame = live.forecast(ids, horizon, interval_levels)  # long, the series in `ids` order
+    bounds = {
+        lv: (
+            frame[f"yhat_lo_{lv}"].to_numpy(dtype="float64"),
+            frame[f"yhat_hi_{lv}"].to_numpy(dtype="float64"),
+        )
+        for lv in interval_levels
+    }
+    return Served(
+        ids=ids,
+        hierarchy_levels=[str(live.level_of[uid]) for uid in ids],
+        origins=[live.origin_of[uid] for uid in ids],
+        horizon=horizon,
+        interval_levels=list(interval_levels),
+        days=frame[TIME].to_numpy(dtype="datetime64[us]"),
+        yhat=frame["yhat"].to_numpy(dtype="float64"),
+        bounds=bounds,
+        served_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def history_stats_of(live: LiveModel) -> ledger.HistoryStats:
+    """What scoring needs from the snapshot's history (MASE scale, direction references)."""
+    stats = live.__dict__.get("_history_stats")
+    if stats is None:
+        stats = ledger.HistoryStats(live.history, live.bundle.season_length or 1)
+        live.__dict__["_history_stats"] = stats
+    return stats
+
+
+def ledger_item(
+    live: LiveModel, served: Served, request_id: str, api_key_id: int | None
+) -> dict[str, Any]:
+    """The keyword arguments of `ledger.log_served` for this answer."""
+    return {
+        "request_id": request_id,
+        "model_name": live.name,
+        "model_version": live.version,
+        "served": ledger.ServedRows(
+            served.ids,
+            served.hierarchy_levels,
+            [o.to_pydatetime() for o in served.origins],
+            served.horizon,
+            served.days.tolist(),
+            served.yhat,
+            served.bounds,
+            history_stats=history_stats_of(live),
+            served_at=served.served_at,
+        ),
+        "api_key_id": api_key_id,
+    }
+
+
+def _columns(served: Served) -> tuple[list[str], list[list[float]]]:
+    names = ["yhat"]
+    columns = [np.round(served.yhat, 6).tolist()]
+    for lv in served.interval_levels:
+        lo, hi = served.bounds[lv]
+        names += [f"yhat_lo_{lv}", f"yhat_hi_{lv}"]
+        columns += [np.round(lo, 6).tolist(), np.round(hi, 6).tolist()]
+    return names, columns
+
+
+def json_body(
+    live: LiveModel,
+    served: Served,
+    request_id: str,
+    anticipations: dict[str, dict],
+    drift_rule: str,
+) -> dict[str, Any]:
+    """The ForecastResponse as plain JSON types, built from the arrays (the hot path)."""
+    names, columns = _columns(served)
+    dates = served.days.astype("datetime64[D]").astype("str").tolist()
+    model_name = live.model.alias_name
+    h = served.horizon
+    forecasts = []
+    for i, uid in enumerate(served.ids):
+        points = [
+            {"ds": dates[r], **{n: col[r] for n, col in zip(names, columns, strict=True)}}
+            for r in range(i * h, (i + 1) * h)
+        ]
+        forecasts.append(
+            {
+                "unique_id": uid,
+                "level": served.hierarchy_levels[i],
+                "model": model_name,
+                "model_version": live.version,
+                "origin": served.origins[i].date().isoformat(),
+                "points": points,
+                "anticipation": anticipations[uid],
+            }
+        )
+    return {
+        "request_id": request_id,
+        "model_name": live.name,
+        "model_version": live.version,
+        "served_at": served.served_at.isoformat(),
+        "drift_rule": drift_rule,
+        "forecasts": forecasts,
+    }
+
+
+def csv_body(live: LiveModel, served: Served) -> str:
+    """The forecast as CSV: one row per series and period, the long forecast frame of DESIGN."""
+    names, columns = _columns(served)
+    dates = served.days.astype("datetime64[D]").astype("str").tolist()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([ID, "level", "model_version", "origin", "ds", *names])
+    h = served.horizon
+    for i, uid in enumerate(served.ids):
+        origin = served.origins[i].date().isoformat()
+        level = served.hierarchy_levels[i]
+        for r in range(i * h, (i + 1) * h):
+            writer.writerow([uid, level, live.version, origin, dates[r], *(c[r] for c in columns)])
+    return out.getvalue()
+
+
+def points(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts: `ds` a date, every other column (but unique_id) a float rounded."""
+    names = [c for c in frame.columns if c not in (TIME, ID)]
+    days = frame[TIME].to_numpy(dtype="datetime64[D]").tolist()
+    values = [
+        np.round(frame[c].to_numpy(dtype="float64", na_value=np.nan), 6).tolist() for c in names
+    ]
+    keys = ("ds", *names)
+    return [dict(zip(keys, row, strict=True)) for row in zip(days, *values, strict=True)]

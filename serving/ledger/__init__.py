@@ -1,0 +1,58 @@
+"""The forecast ledger: every served forecast, the actuals that arrive later, and accuracy.
+
+    log_served_many(engine, items)        # the server's answers, one transaction per batch
+    upsert_actuals(engine, rows)          # -> UpsertResult(..., changed_ids)
+    accuracy_report(engine, expected=...) # GET /v1/accuracy, from running sums
+    series_anticipation(engine, ids, expected=...)
+    prune_served(engine, older_than=...)  # retention; accuracy is kept
+
+A served point is scored as soon as its (unique_id, ds) has an actual, whichever is written
+first; a corrected actual re-scores it. Each distinct forecast is stored once, however many
+requests served it; accuracy sums are kept per series, step and target date and updated in the
+transaction that scores, so reading them does not grow with the ledger. Frames in and out use
+the project's columns: unique_id, level (hierarchy), ds, y, yhat, yhat_lo_80, yhat_hi_80, ...
+"""
+
+from serving.ledger.actuals import (
+    UpsertResult,
+    actuals_frame,
+    actuals_mark,
+    actuals_since,
+    upsert_actuals,
+)
+from serving.ledger.backtest import Backtest
+from serving.ledger.history_stats import HistoryStats, OriginStats
+from serving.ledger.reads import scored_points, served_history
+from serving.ledger.report import (
+    AccuracyGroups,
+    AccuracyReport,
+    SeriesAnticipation,
+    accuracy_report,
+    series_anticipation,
+)
+from serving.ledger.retention import ledger_counts, prune_served
+from serving.ledger.served import ServedRows, log_forecasts, log_served, log_served_many
+
+__all__ = [
+    "AccuracyGroups",
+    "AccuracyReport",
+    "Backtest",
+    "HistoryStats",
+    "OriginStats",
+    "SeriesAnticipation",
+    "ServedRows",
+    "UpsertResult",
+    "accuracy_report",
+    "actuals_frame",
+    "actuals_mark",
+    "actuals_since",
+    "ledger_counts",
+    "log_forecasts",
+    "log_served",
+    "log_served_many",
+    "prune_served",
+    "scored_points",
+    "series_anticipation",
+    "served_history",
+    "upsert_actuals",
+]

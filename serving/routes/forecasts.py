@@ -1,0 +1,123 @@
+"""POST /v1/forecasts (JSON or CSV), POST /v1/forecasts/adhoc, GET /v1/forecasts/history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from serving import anticipation, ledger
+from serving.accuracy import to_accuracy
+from serving.adhoc import forecast_history
+from serving.deps import LiveModelDep, ServiceDep, ViewerKey
+from serving.errors import ERROR_RESPONSES, InvalidRequest, Overloaded
+from serving.forecasting import checked_request, compute, csv_body, json_body, ledger_item, points
+from serving.ledger_writer import LedgerFull
+from serving.schemas import (
+    AdhocRequest,
+    AdhocResponse,
+    ForecastHistoryResponse,
+    ForecastRequest,
+    ForecastResponse,
+    Point,
+    ServedForecast,
+)
+
+router = APIRouter(prefix="/v1", tags=["forecasts"], responses=ERROR_RESPONSES)
+
+CSV = "text/csv"
+
+
+@router.post(
+    "/forecasts",
+    response_model=ForecastResponse,
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
+)
+async def create_forecasts(
+    request: Request,
+    body: ForecastRequest,
+    service: ServiceDep,
+    live: LiveModelDep,
+    key: ViewerKey,
+    accept: Annotated[str | None, Header(description=f"`{CSV}` for CSV rows")] = None,
+) -> Response:
+    """Forecasts with intervals and the anticipation metric; every answer is logged.
+
+    Runs on the event loop: the forecast is an index into precomputed arrays (a few ms), so
+    threads would only add GIL hand-offs. Only a cache miss of the anticipation reads the ledger,
+    in a worker thread.
+    """
+    settings = service.settings
+    ids, horizon = checked_request(
+        live, body.unique_ids, body.horizon, settings.max_series_per_request
+    )
+    served = compute(live, ids, horizon, body.levels)
+    request_id = request.state.request_id
+    try:
+        service.record_served(ledger_item(live, served, request_id, key.id))
+    except LedgerFull as err:
+        raise Overloaded(str(err)) from None
+    service.metrics.forecasts_served(len(ids))
+    if accept and CSV in accept and "json" not in accept:
+        return Response(csv_body(live, served), media_type=CSV)
+    found = service.anticipation.cached(live, ids)
+    if found is None:
+        found = await run_in_threadpool(service.anticipation.get, service.engine, live, ids)
+    return JSONResponse(json_body(live, served, request_id, found, anticipation.DRIFT_RULE))
+
+
+@router.post("/forecasts/adhoc", response_model=AdhocResponse)
+def adhoc(body: AdhocRequest, service: ServiceDep, _: ViewerKey) -> AdhocResponse:
+    """Forecast a posted history with a fast automatic model; nothing is stored."""
+    limit = service.settings.adhoc_max_points
+    if len(body.history) > limit:
+        raise InvalidRequest(
+            f"at most {limit} history points, got {len(body.history)}", "body.history"
+        )
+    try:
+        result = forecast_history(
+            [(p.ds, p.y) for p in body.history], body.freq, body.horizon, body.levels
+        )
+    except ValueError as err:
+        raise InvalidRequest(str(err), "body.history") from None
+    return AdhocResponse(
+        model=result.model,
+        freq=body.freq,
+        points=[Point(**p) for p in points(result.forecast)],
+        expected=to_accuracy(result.expected),
+    )
+
+
+@router.get("/forecasts/history", response_model=ForecastHistoryResponse)
+def served_history(
+    service: ServiceDep,
+    _: ViewerKey,
+    unique_id: Annotated[str, Query(min_length=1)],
+    as_of: Annotated[
+        dt.date | None, Query(description="Up to this day (today if left out)")
+    ] = None,
+) -> ForecastHistoryResponse:
+    """Exactly what was served for a series up to `as_of`, with which model version."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    service.writer.flush(5.0)  # what was answered is in the audit trail
+    served = ledger.served_history(service.engine, unique_id, pd.Timestamp(as_of))
+    forecasts = []
+    if len(served):
+        for request_id, part in served.groupby("request_id", sort=False):
+            first = part.iloc[0]
+            columns = [c for c in part.columns if c in ("ds", "yhat") or c.startswith("yhat_")]
+            kept = part[columns].dropna(axis=1, how="all")
+            forecasts.append(
+                ServedForecast(
+                    request_id=str(request_id),
+                    served_at=pd.Timestamp(first["served_at"]).to_pydatetime(),
+                    model_version=str(first["model_version"]),
+                    origin=pd.Timestamp(first["origin"]).date(),
+                    points=[Point(**p) for p in points(kept)],
+                )
+            )
+    return ForecastHistoryResponse(unique_id=unique_id, as_of=as_of, forecasts=forecasts)

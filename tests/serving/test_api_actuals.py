@@ -1,0 +1,114 @@
+"""Actuals, realized accuracy against a hand computation, background refits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from api_checks import bottom_series as _bottom_series
+from api_checks import error as _error
+from live_store import Api, Store
+
+from features.storage import read_trend_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def _labels(forecast_mean: float, actual_mean: float, recent: float, band: float = 0.05) -> bool:
+    def label(value: float) -> str:
+        ratio = value / recent
+        return "up" if ratio > 1 + band else "down" if ratio < 1 - band else "flat"
+
+    return label(forecast_mean) == label(actual_mean)
+
+
+def test_realized_accuracy_equals_a_hand_computation(api: Api, store: Store) -> None:
+    """Serve a week, post its actuals: realized metrics match a hand computation; repost: no-op."""
+    uid = _bottom_series(api)
+    served = api.client.post(
+        "/v1/forecasts",
+        json={"unique_ids": [uid], "horizon": 7, "levels": [80, 95]},
+        headers=api.headers("viewer"),
+    ).json()["forecasts"][0]
+    points = pd.DataFrame(served["points"])
+    history = read_trend_dataset(store.datasets).frame
+    series = history[history["unique_id"] == uid].sort_values("ds")["y"].to_numpy()
+    rng = np.random.default_rng(3)
+    actual = np.round(points["yhat"].to_numpy() * rng.uniform(0.6, 1.4, 7))
+    rows = [
+        {"unique_id": uid, "ds": ds, "y": float(y)}
+        for ds, y in zip(points["ds"], actual, strict=True)
+    ]
+    posted = api.client.post("/v1/actuals", json={"rows": rows}, headers=api.headers("writer"))
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["inserted"] == 7 and posted.json()["scored_points"] == 7
+    assert posted.json()["refresh_href"].startswith("/v1/jobs/")
+
+    yhat = points["yhat"].to_numpy()
+    scale = np.mean(np.abs(series[7:] - series[:-7]))  # in-sample seasonal naive, season 7
+    mase = np.mean(np.abs(actual - yhat)) / scale
+    wape = np.sum(np.abs(actual - yhat)) / np.sum(np.abs(actual))
+    inside = (points["yhat_lo_80"] <= actual) & (actual <= points["yhat_hi_80"])
+    hit = _labels(yhat.mean(), actual.mean(), series[-7:].mean())
+
+    report = api.client.get(f"/v1/accuracy?unique_id={uid}", headers=api.headers("viewer")).json()
+    realized = report["by_series"][0]["realized"]
+    assert report["by_series"][0]["key"] == {"unique_id": uid}
+    assert realized["mase"] == pytest.approx(mase, rel=1e-6)
+    assert realized["wape"] == pytest.approx(wape, rel=1e-6)
+    assert realized["coverage_80"] == pytest.approx(inside.mean())
+    assert realized["direction_hit_rate"] == pytest.approx(float(hit))
+    assert realized["n_points"] == 7
+    assert report["by_series"][0]["expected"]["mase"] is not None
+    assert [g["key"]["step"] for g in report["by_step"]] == list(range(1, 8))
+    assert report["by_model_version"][0]["key"] == {"model_version": store.version}
+    assert "MASE" in report["rule"]
+
+    again = api.client.post("/v1/actuals", json={"rows": rows}, headers=api.headers("writer"))
+    assert again.json() == {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 7,
+        "scored_points": 0,
+        "refresh_href": "/v1/jobs?kind=refresh",
+    }
+    assert (
+        api.client.get(f"/v1/accuracy?unique_id={uid}", headers=api.headers("viewer")).json()
+        == report
+    )
+
+    assert api.client.app.state.service.refresher.wait_idle(60)
+    refit = api.client.get(posted.json()["refresh_href"], headers=api.headers("viewer")).json()
+    assert refit["kind"] == "refresh" and refit["status"] == "succeeded", refit
+    assert refit["result"]["moved_series"] >= 1
+    listed = api.client.get("/v1/jobs?kind=refresh", headers=api.headers("viewer")).json()
+    assert listed["items"][0]["id"] == refit["id"]
+    moved = api.client.post(
+        "/v1/forecasts", json={"unique_ids": [uid], "horizon": 3}, headers=api.headers("viewer")
+    ).json()["forecasts"][0]
+    assert moved["origin"] == rows[-1]["ds"]
+    assert moved["anticipation"]["realized"]["mase"] == pytest.approx(mase, rel=1e-6)
+
+
+def test_actuals_mistakes(api: Api) -> None:
+    """Unknown series, repeated rows, negative or missing values: 422 naming the row and field."""
+    writer = api.headers("writer")
+    uid = _bottom_series(api)
+    cases = [
+        ([{"unique_id": "nope", "ds": "2030-01-01", "y": 1}], "body.rows.0.unique_id"),
+        ([{"unique_id": uid, "ds": "2030-01-01", "y": 1}] * 2, "body.rows.1"),
+        ([{"unique_id": uid, "ds": "2030-01-01", "y": -1}], "body.rows.0.y"),
+        ([{"unique_id": uid, "ds": "yesterday", "y": 1}], "body.rows.0.ds"),
+        ([{"unique_id": uid, "ds": "2030-01-01"}], "body.rows.0.y"),
+    ]
+    for rows, field in cases:
+        _error(api.client.post("/v1/actuals", json={"rows": rows}, headers=writer), 422, field)
+    _error(api.client.post("/v1/actuals", json={"rows": []}, headers=writer), 422, "body.rows")
+
+
+def test_accuracy_without_scored_forecasts_and_bad_filters(api: Api) -> None:
+    """Nothing scored yet: empty groups, not an error; a bad date is named."""
+    viewer = api.headers("viewer")
+    empty = api.client.get("/v1/accuracy", headers=viewer).json()
+    assert empty["overall"] is None and empty["by_series"] == []
+    _error(api.client.get("/v1/accuracy?since=yesterday", headers=viewer), 422, "since")
