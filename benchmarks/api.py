@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,9 @@ from benchmarks.api_setup import (
 from benchmarks.machine import describe_machine
 
 RESULTS = REPO / "benchmarks" / "results"
+#: Above this median share of a core used by other programs during the load runs, the results
+#: say the machine was busy.
+BUSY_OTHERS = 0.25
 #: Scenario sizes of `--quick` (a few seconds each), for development.
 QUICK = {
     "duration": 6.0,
@@ -256,6 +260,13 @@ def main() -> None:
     loadgen_runs = [results["ours_sequential"], results["a"], *results["b"].values(), results["c"]]
     if "f" in results:
         loadgen_runs += [results["f"]["sequential"], results["f"]["closed"]]
+    others = statistics.median(r["other_cpu_share"] for r in loadgen_runs)
+    if others > BUSY_OTHERS:
+        notes.append(
+            f"Other programs kept {others:.0%} of a core busy (median over the load runs; the "
+            "machine has 2 cores), so the server had less than it would alone: re-run on an idle "
+            "machine before comparing these figures with the targets."
+        )
     report = {
         **results,
         "args": args,

@@ -45,6 +45,8 @@ class ModelHolder:
         self.prepare = prepare
         self._saved_at = 0.0
         self._unsaved = False
+        #: How the current model was loaded: from a snapshot or not, series refitted at load.
+        self.load_info: dict[str, object] = {}
         self._current: LiveModel | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -62,7 +64,11 @@ class ModelHolder:
         except MlflowException:
             return None
 
-    def load(self, version: str | None = None, actuals: pd.DataFrame | None = None) -> bool:
+    def load(
+        self,
+        version: str | None = None,
+        actuals: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
+    ) -> bool:
         """Load `version` (the champion when None); True if the served model changed.
 
         On any failure the previous model stays and the error is kept in `last_error`.
@@ -94,8 +100,10 @@ class ModelHolder:
                 if snapshot is not None:
                     live = replace(live, model=snapshot.model, history=snapshot.history)
                 moved = 0
-                if actuals is not None and not actuals.empty:
-                    live, moved = live.moved_forward(actuals)
+                if actuals is not None:
+                    recent = actuals(live.last_ds.min())
+                    if not recent.empty:
+                        live, moved = live.moved_forward(recent)
                 _ = live.precomputed
                 if self.prepare is not None:
                     self.prepare(live)
@@ -105,7 +113,14 @@ class ModelHolder:
                 return False
             self._current = live
             self.last_error = None
-            log.info("serving %s version %s", self.name, version)
+            self.load_info = {"snapshot": snapshot is not None, "moved_at_load": moved}
+            log.info(
+                "serving %s version %s (snapshot: %s, refitted at load: %d series)",
+                self.name,
+                version,
+                "yes" if snapshot is not None else "no",
+                moved,
+            )
             if moved:
                 self._save(live)
             return True

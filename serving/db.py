@@ -62,6 +62,7 @@ __all__ = [
     "check",
     "make_engine",
     "migrate",
+    "read_transaction",
     "utcnow",
     "write_transaction",
 ]
@@ -77,8 +78,6 @@ ROLE_NAMES = ("viewer", "writer", "admin")
 STATUSES = ("queued", "running", "succeeded", "failed")
 #: The PostgreSQL advisory lock that serialises ledger writers (SQLite has one writer anyway).
 WRITE_LOCK = 0x616E7469
-#: Execution option asking the `begin` listener for SQLite's BEGIN IMMEDIATE.
-IMMEDIATE = "anticipate_immediate"
 
 #: Constraint names fixed by convention, so Alembic (and batch mode on SQLite) can address them.
 NAMING_CONVENTION = {
@@ -310,12 +309,7 @@ class Job(Base):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), enforced foreign keys, and a patient lock wait.
-
-    The driver's own transaction handling is switched off: `_sqlite_begin` emits BEGIN, so
-    writers can ask for BEGIN IMMEDIATE (the write lock up front, never a failed upgrade).
-    """
-    dbapi_connection.isolation_level = None
+    """WAL (readers never block the writer), enforced foreign keys, and a patient lock wait."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL is still safe against application crashes and much faster per commit.
@@ -323,12 +317,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")  # BUSY_TIMEOUT_MS; PRAGMA takes no parameters
     cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    """BEGIN for every transaction; BEGIN IMMEDIATE for `write_transaction`."""
-    immediate = connection.get_execution_options().get(IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -340,7 +328,6 @@ def make_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 
@@ -350,14 +337,31 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that holds the ledger's write lock from its first statement to its commit.
 
     Writers that read before they write (scoring adds to running sums) must not interleave:
-    SQLite takes its single write lock at BEGIN IMMEDIATE, PostgreSQL an advisory lock.
+    SQLite takes its single write lock at BEGIN IMMEDIATE (so the read-then-write never fails
+    to upgrade its lock), PostgreSQL an advisory lock.
     """
+    with engine.connect() as connection, connection.begin():
+        _begin(connection, "BEGIN IMMEDIATE")
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
+        yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction whose reads all see one state of the database (a snapshot)."""
     with engine.connect() as connection:
-        connection.execution_options(**{IMMEDIATE: True})
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
+            _begin(connection, "BEGIN")
             yield connection
+
+
+def _begin(connection: Connection, statement: str) -> None:
+    """Open SQLite's transaction now: the driver would only open one at the first write."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(statement)
 
 
 def alembic_config() -> Config:
@@ -378,6 +382,7 @@ def migrate(engine: Engine | str) -> None:
         return
     config = alembic_config()
     with engine.begin() as connection:
+        _begin(connection, "BEGIN IMMEDIATE")  # one transaction: all of a revision or none
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from anticipate.settings import Settings
-from features.schema import ID, TIME
 from serving import jobs_store, ledger
 from serving.accuracy import AnticipationCache, backtest_of, expected_by_series
 from serving.champion import ModelHolder
@@ -84,7 +83,7 @@ class Service:
     def load(self, version: str | None) -> bool:
         """Load the champion (or `version`), moved forward to the actuals already posted."""
         self.actuals_mark = ledger.actuals_mark(self.engine)
-        changed = self.holder.load(version, actuals=self._recent_actuals(self.holder.current))
+        changed = self.holder.load(version, actuals=self._actuals_after)
         if changed:
             self.anticipation.clear()
             live = self.holder.current
@@ -110,19 +109,18 @@ class Service:
         current = self.holder.current
         if current is None:
             return 0
-        moved = self.holder.move_forward(self._recent_actuals(current))
+        moved = self.holder.move_forward(self._actuals_after(current.last_ds.min()))
         if moved:
             # the forecasts moved: their anticipation (origin, realized) is recomputed lazily
             self.anticipation.clear()
         return moved
 
-    def _recent_actuals(self, live: LiveModel | None) -> pd.DataFrame:
-        """Actuals that can still move the model: those after its training history ends."""
-        actuals = ledger.actuals_frame(self.engine)
-        if live is None or actuals.empty:
-            return actuals
-        start = live.bundle.history.groupby(ID, sort=False)[TIME].max().min()
-        return actuals[actuals[TIME] > start]
+    def _actuals_after(self, day: pd.Timestamp) -> pd.DataFrame:
+        """Actuals that can still move the model: those after the earliest series' last date.
+
+        Read from the ledger by date, so start-up and refits read what is new, not everything.
+        """
+        return ledger.actuals_frame(self.engine, after=day)
 
     # ------------------------------------------------------------------ the ledger
 

@@ -1,10 +1,14 @@
 """The forecast ledger: every served forecast, the actuals that arrive later, and accuracy.
 
-    log_served_many(engine, items)        # the server's answers, one transaction per batch
-    upsert_actuals(engine, rows)          # -> UpsertResult(..., changed_ids)
-    accuracy_report(engine, expected=...) # GET /v1/accuracy, from running sums
+    log_served_many(engine, items)         # the server's answers, one transaction per batch
+    upsert_actuals(engine, rows)           # -> UpsertResult(..., changed_ids)
+    actuals_since(engine, mark)            # -> (actuals changed after mark, new mark)
+    accuracy_report(engine, expected=...)  # GET /v1/accuracy, from running sums
     series_anticipation(engine, ids, expected=...)
-    prune_served(engine, older_than=...)  # retention; accuracy is kept
+    prune_served(engine, older_than=...)   # retention; accuracy is kept
+
+`HistoryStats` (one per served snapshot) gives each forecast its MASE scale and direction
+references at serving time; `Backtest` prepares the bundle's backtest windows once for reports.
 
 A served point is scored as soon as its (unique_id, ds) has an actual, whichever is written
 first; a corrected actual re-scores it. Each distinct forecast is stored once, however many

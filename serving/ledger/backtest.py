@@ -79,17 +79,20 @@ class Backtest:
         offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         return member, self.order[np.repeat(start, count) + offset]
 
-    def windows(
-        self, groups: np.ndarray, ids: np.ndarray, levels: np.ndarray | None, n: int
-    ) -> Columns:
+    def matched(self, column: str) -> bool:
+        """Whether the windows carry `column` (level, model_version): members match on it."""
+        return column in self.frame.columns
+
+    def windows(self, groups: np.ndarray, ids: np.ndarray, match: Columns, n: int) -> Columns:
         """n_windows, expected_mase, mase_threshold, many (>= MIN_WINDOWS) per group code.
 
-        `groups`, `ids`, `levels` describe the member series (those with scored points);
-        `levels` is given when the grouping is by hierarchy level (matched too).
+        `groups` and `ids` describe the member series (those with scored points); `match`
+        their values of the grouping columns the windows carry (`matched`), matched too.
         """
         member, rows = self._rows_of(ids.astype(str))
-        if levels is not None and self.levels is not None:
-            same = self.levels[rows] == levels[member]
+        for column, values in match.items():
+            stored = self.frame[column].astype("str").to_numpy(dtype=object)
+            same = stored[rows] == values[member].astype(str)
             member, rows = member[same], rows[same]
         width = max(len(self.cutoffs), 1)
         pair, first = np.unique(groups[member] * width + self.cutoff[rows], return_index=True)

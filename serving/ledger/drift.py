@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from features.schema import HIERARCHY_LEVEL, ID, TIME
+from features.schema import ID, TIME
 from serving import anticipation
 from serving.ledger.backtest import Backtest
 from serving.ledger.cells import Columns, Filters, day_sums
@@ -22,10 +22,15 @@ from serving.ledger.groups import STORED, Groups, frame_of, ratio
 __all__ = ["drift", "newest"]
 
 
+#: Recent target dates read at first, in windows: series a few dates behind the newest ones
+#: (not all posted yet) still find their whole window in that read.
+MARGIN = 2
+
+
 def newest(series: Columns) -> int:
-    """How many recent target dates every window fits in: max(MIN_POINTS, longest step)."""
+    """How many recent target dates to read: MARGIN x max(MIN_POINTS, longest step)."""
     scored = series["max_step"][series["n_points"] > 0]
-    return int(max(anticipation.MIN_POINTS, scored.max(initial=0)))
+    return MARGIN * int(max(anticipation.MIN_POINTS, scored.max(initial=0)))
 
 
 def _windows(days: Columns, codes: np.ndarray, n: int, spans: np.ndarray) -> Columns:
@@ -99,8 +104,12 @@ def drift(
     scored = series["n_points"] > 0
     codes, ids = groups.codes[0][scored], series[ID][scored]
     _, first = np.unique(codes * len(ids) + pd.factorize(ids)[0], return_index=True)
-    levels = series["hierarchy_level"][scored][first] if HIERARCHY_LEVEL in by else None
-    found = backtest.windows(codes[first], ids[first], levels, groups.n)
+    match = {
+        name: series[STORED[name]][scored][first]
+        for name in by
+        if name != ID and backtest.matched(name)
+    }
+    found = backtest.windows(codes[first], ids[first], match, groups.n)
     rule = np.where(
         found["many"],
         f"p{anticipation.QUANTILE * 100:.0f} of backtest windows",

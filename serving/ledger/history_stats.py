@@ -33,12 +33,6 @@ class OriginStats:
     recent_mean: np.ndarray
     change_scale: np.ndarray
 
-    @classmethod
-    def unknown(cls, n: int) -> OriginStats:
-        """Stats of `n` series without history: their MASE and direction stay undefined."""
-        nan = np.full(n, np.nan)
-        return cls(nan, nan.copy(), nan.copy())
-
 
 class HistoryStats:
     """A history (unique_id, ds, y) prepared once to give `OriginStats` at any origin and h.

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from features.schema import HIERARCHY_LEVEL, ID
+from serving.db import read_transaction
 from serving.frame_checks import naive_utc
 from serving.ledger.backtest import Backtest
 from serving.ledger.cells import Columns, Filters, day_sums, series_sums, step_sums
@@ -115,7 +116,7 @@ def accuracy_report(
     A `Backtest` built once from `expected` saves preparing it per call."""
     backtest = _backtest(expected)
     filters = Filters(unique_id, hierarchy_level, model_version)
-    with engine.connect() as connection:
+    with read_transaction(engine) as connection:
         if since is None:
             series = series_sums(connection, filters)
             steps = step_sums(connection, filters)
@@ -145,7 +146,7 @@ def series_anticipation(
     backtest = _backtest(expected)
     ids = sorted({str(uid) for uid in unique_ids})
     found, drifts = [], []
-    with engine.connect() as connection:
+    with read_transaction(engine) as connection:
         for start in range(0, len(ids), 100):
             filters = Filters(unique_ids=ids[start : start + 100])
             series = series_sums(connection, filters)

@@ -30,7 +30,7 @@ from serving.frame_checks import naive_utc
 __all__ = ["ledger_counts", "prune_served"]
 
 #: Requests (or forecasts) deleted per transaction.
-BATCH = 2_000
+BATCH = 500
 
 
 def prune_served(engine: Engine, *, older_than: Any, batch: int = BATCH) -> int:

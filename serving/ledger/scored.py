@@ -21,7 +21,6 @@ from serving.ledger.contributions import KEYS, STEP, WEIGHT
 __all__ = [
     "CHUNK",
     "STATE_COLUMNS",
-    "as_days",
     "chunks",
     "driver_days",
     "forecast_states",
@@ -77,11 +76,6 @@ def insert_many(
     )
     for part in chunks(list(rows), 5_000):
         connection.exec_driver_sql(statement, part)
-
-
-def as_days(values: Any) -> np.ndarray:
-    """Dates (date objects, datetimes at midnight, datetime64) as datetime64[D]."""
-    return np.asarray(pd.to_datetime(pd.Series(values)), dtype="datetime64[D]")
 
 
 def _state_query() -> Select[Any]:

@@ -35,6 +35,10 @@ async def ready(service: ServiceDep) -> Response:
     except Exception as err:  # report, do not crash
         checks["database"] = f"{type(err).__name__}: {err}"
     checks["ledger_queue"] = str(service.writer.depth)
+    if live is not None:
+        info = service.holder.load_info
+        checks["snapshot"] = "used" if info.get("snapshot") else "none"
+        checks["refitted_at_load"] = str(info.get("moved_at_load", 0))
     ok = live is not None and checks["database"] == "ok"
     body = Health(
         status="ok" if ok else "not ready",

@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 from api_checks import bottom_series as _bottom_series
 from api_checks import error as _error
-from live_store import Api, Store
+from fastapi.testclient import TestClient
+from live_store import Api, Store, settings_for
 
 from features.storage import read_trend_dataset
+from serving.app import create_app
+from serving.db import make_engine
+from serving.keys import create_key
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +116,26 @@ def test_accuracy_without_scored_forecasts_and_bad_filters(api: Api) -> None:
     empty = api.client.get("/v1/accuracy", headers=viewer).json()
     assert empty["overall"] is None and empty["by_series"] == []
     _error(api.client.get("/v1/accuracy?since=yesterday", headers=viewer), 422, "since")
+
+
+def test_a_restart_serves_the_moved_model_from_its_snapshot(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Actuals moved a series; a restarted server serves the same forecast and refits nothing."""
+
+    settings = settings_for(store, tmp_path / "ledger.db")
+    with TestClient(create_app(settings)) as client:
+        key = {"X-API-Key": create_key(make_engine(settings.database_url), "writer")[1]}
+        uid = client.get("/v1/series?level=series&limit=1", headers=key).json()["items"][0]
+        uid = uid["unique_id"]
+        first = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
+        points = first["forecasts"][0]["points"][:3]
+        rows = [{"unique_id": uid, "ds": p["ds"], "y": round(p["yhat"]) + 1} for p in points]
+        assert client.post("/v1/actuals", json={"rows": rows}, headers=key).status_code == 200
+        assert client.app.state.service.refresher.wait_idle(60)
+        before = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
+    assert before["forecasts"][0]["origin"] == rows[-1]["ds"]
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/ready").json()
+        assert ready["checks"]["snapshot"] == "used" and ready["checks"]["refitted_at_load"] == "0"
+        after = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
+    assert after["forecasts"][0]["origin"] == rows[-1]["ds"]
+    assert after["forecasts"][0]["points"] == before["forecasts"][0]["points"]

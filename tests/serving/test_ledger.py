@@ -97,7 +97,11 @@ def test_actuals_score_exactly_the_points_they_complete(engine: Engine) -> None:
     posted = actuals()
     result = upsert_actuals(engine, posted)
     assert result == UpsertResult(
-        inserted=6, updated=0, unchanged=0, scored_points=6, changed_ids=("store_1", "store_1/bread")
+        inserted=6,
+        updated=0,
+        unchanged=0,
+        scored_points=6,
+        changed_ids=("store_1", "store_1/bread"),
     )
     points = scored_points(engine)
     assert len(points) == 6

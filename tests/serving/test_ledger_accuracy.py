@@ -144,6 +144,18 @@ def test_the_panel_report_equals_the_reference_functions(engine: Engine, filters
         assert report.by_step.realized["step"].tolist() == [1, 2, 3]
 
 
+def test_windows_that_carry_a_model_version_match_on_it(engine: Engine) -> None:
+    """Backtest windows per version count only for that version's forecasts."""
+    points, history = panel()
+    log_points(engine, points, history, 1)
+    expected = _panel_expected().assign(model_version="1")
+    expected = pd.concat([expected, windows("b", [9.0] * 5).assign(model_version="2")])
+    report = assert_report_matches(engine, history, 1, expected)
+    drift = report.by_model_version.drift
+    assert drift is not None
+    assert drift.set_index("model_version")["expected_mase"]["2"] == pytest.approx(9.0)
+
+
 def test_repeated_partial_corrected_and_early_forecasts(engine: Engine) -> None:
     """Identical requests (stored once), a partial horizon, a correction, actuals first."""
     history = history_of({"a": [10.0, 12.0, 11.0, 13.0, 12.0, 14.0, 13.0, *Y, 12.0, 11.0]})

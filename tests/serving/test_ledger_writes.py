@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from pg_cluster import empty_engine, postgres_url
 from sqlalchemy import Engine, func, select
 
-from serving import ledger
+from serving import anticipation, ledger
 from serving.db import Forecast, ForecastRequest, migrate
 
 __all__ = ["postgres_url"]
@@ -170,3 +171,27 @@ def test_actuals_with_a_time_of_day_are_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="ds has a time of day in row 1"):
         ledger.upsert_actuals(engine, posted.assign(y=[1.0, 2.0]))
     assert ledger.actuals_frame(engine).empty
+
+
+def test_concurrent_serving_and_posting_keep_the_sums_exact(engine: Engine) -> None:
+    """Writers in threads (batches of forecasts, actuals day by day): the sums equal a
+    recomputation from the stored points, as if the writes had run one after another."""
+    history = pd.DataFrame(
+        {"unique_id": "a", "ds": pd.date_range("2024-12-01", ORIGIN, freq="D"), "y": 10.0}
+    )
+    history["y"] += np.arange(len(history)) % 3
+    stats = ledger.HistoryStats(history, 7)
+    batches = [
+        [item(rows(["a"], shift=k % 2, history_stats=stats)) for _ in range(5)] for k in range(6)
+    ]
+    posts = [pd.DataFrame({"unique_id": ["a"], "ds": [day], "y": [11.0]}) for day in DAYS]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [pool.submit(ledger.log_served_many, engine, batch) for batch in batches]
+        jobs += [pool.submit(ledger.upsert_actuals, engine, post) for post in posts]
+        for job in jobs:
+            job.result()
+    points = ledger.scored_points(engine)
+    assert len(points) == 30 * 3
+    reference = anticipation.realized(points, history, 7, by=())
+    ours = ledger.accuracy_report(engine, expected=None).overall.realized
+    np.testing.assert_allclose(ours.to_numpy(float), reference.to_numpy(float), rtol=1e-9)
