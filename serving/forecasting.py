@@ -57,11 +57,11 @@ def checked_request(
 
 def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list[int]) -> Served:
     """The forecasts of `ids` from the snapshot (precomputed when possible)."""
-    frame = live.forecast(ids, horizon, interval_levels)  # long, the series in `ids` order
+    columns = live.forecast(ids, horizon, interval_levels)  # long, the series in `ids` order
     bounds = {
         lv: (
-            frame[f"yhat_lo_{lv}"].to_numpy(dtype="float64"),
-            frame[f"yhat_hi_{lv}"].to_numpy(dtype="float64"),
+            np.asarray(columns[f"yhat_lo_{lv}"], dtype="float64"),
+            np.asarray(columns[f"yhat_hi_{lv}"], dtype="float64"),
         )
         for lv in interval_levels
     }
@@ -71,8 +71,8 @@ def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list
         origins=[live.origin_of[uid] for uid in ids],
         horizon=horizon,
         interval_levels=list(interval_levels),
-        days=frame[TIME].to_numpy(dtype="datetime64[us]"),
-        yhat=frame["yhat"].to_numpy(dtype="float64"),
+        days=np.asarray(columns[TIME], dtype="datetime64[us]"),
+        yhat=np.asarray(columns["yhat"], dtype="float64"),
         bounds=bounds,
         served_at=dt.datetime.now(dt.UTC),
     )
