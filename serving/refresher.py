@@ -65,6 +65,10 @@ class Refresher:
             self._thread.join(60)
             self._thread = None
 
+    #: After a round of t seconds the next waits at least max(MIN_PAUSE, t): refits take at most
+    #: half of one core however fast actuals arrive, and the posts in between share one round.
+    MIN_PAUSE = 0.5
+
     def _run(self) -> None:
         while True:
             self._wake.wait()
@@ -72,7 +76,11 @@ class Refresher:
                 self._idle.set()
                 return
             self._wake.clear()
+            started = time.perf_counter()
             self._round()
+            pause = max(self.MIN_PAUSE, time.perf_counter() - started)
+            if not self._stopping and self._pending is not None:
+                time.sleep(pause)
             with self._lock:
                 if self._pending is None and not self._wake.is_set():
                     self._idle.set()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from anticipate.settings import Settings
 from serving import jobs_store, ledger
@@ -56,6 +58,8 @@ class Service:
 
     def start(self) -> None:
         """Migrate the ledger, close jobs a dead server left, load the champion, start workers."""
+        # a request waiting for the GIL behind a refit gets it within 1 ms, not 5
+        sys.setswitchinterval(0.001)
         migrate(self.engine)
         jobs_store.mark_interrupted(self.engine)
         self.writer.start()
@@ -88,6 +92,8 @@ class Service:
             self.anticipation.clear()
             live = self.holder.current
             assert live is not None
+            # every series' anticipation now, so no request pays for a ledger read
+            self.anticipation.get(self.engine, live, list(live.level_of))
             self.metrics.model_loaded(self.holder.name, live.version)
             _freeze_heap()
         return changed
@@ -109,11 +115,8 @@ class Service:
         current = self.holder.current
         if current is None:
             return 0
-        moved = self.holder.move_forward(self._actuals_after(current.last_ds.min()))
-        if moved:
-            # the forecasts moved: their anticipation (origin, realized) is recomputed lazily
-            self.anticipation.clear()
-        return moved
+        with threadpool_limits(limits=1):  # leave the other core to the requests
+            return self.holder.move_forward(self._actuals_after(current.last_ds.min()))
 
     def _actuals_after(self, day: pd.Timestamp) -> pd.DataFrame:
         """Actuals that can still move the model: those after the earliest series' last date.
