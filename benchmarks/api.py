@@ -6,8 +6,8 @@ then takes (a) single-series forecasts at 200/s open loop for 60 s on 200 connec
 loop with 8 and with 1,000 connections, (c) forecasts at 100/s while 8 clients post actuals,
 (d) 1,000-row actuals posts and the refit jobs they start, then it is restarted once more (e);
 (f) `mlflow models serve` serves the same version. Load comes from benchmarks/loadgen.py in its
-own process. Writes benchmarks/results/api.md (benchmarks/.work/api/run/ keeps plans, raw
-results and server logs).
+own process. Writes benchmarks/results/api.md (benchmarks/.work/api/run-*/ keeps each run's
+plans, raw results and server logs).
 
     python -m benchmarks.api [--quick] [--rate 200] [--duration 60] [--many 1000] ...
 """
@@ -18,9 +18,9 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -192,9 +192,10 @@ def main() -> None:
     os.chdir(REPO)
     _raise_fd_limit()
     began = time.perf_counter()
-    scratch = WORK / "run"
-    shutil.rmtree(scratch, ignore_errors=True)
-    (scratch / "logs").mkdir(parents=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    # One folder per run (runs side by side must not share ledgers); dated, so the newest is last.
+    scratch = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=WORK))
+    (scratch / "logs").mkdir()
     logs = scratch / "logs"
     env = base_env(args.tracking_uri, args.model_name, scratch)
     loadavg = os.getloadavg()[0]
@@ -292,6 +293,7 @@ def main() -> None:
         "ledger_points": ledger["big"]["served_points"],
         "fill": fill,
         "loadgen_runs": [r["label"] for r in loadgen_runs],
+        "scratch": str(scratch.relative_to(REPO)),
         "loadavg_end": os.getloadavg()[0],
         "server_log_problems": _log_problems(logs),
     }

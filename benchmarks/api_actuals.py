@@ -94,7 +94,9 @@ def scenario_d(bench: Bench, server: Server) -> dict[str, Any]:
             ids = {
                 j["id"] for j in _job_list(http, server, bench.viewer) or [] if j["id"] not in known
             }
+        server.check_alive("the actuals posts")
         jobs, waited = _wait(http, server, bench.viewer, ids, a.jobs_limit)
+        server.check_alive("the refit jobs")
     result.update(
         jobs=[
             {

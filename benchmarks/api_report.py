@@ -303,7 +303,7 @@ def _details(r: dict[str, Any]) -> list[str]:
         "Each load run above is one `python -m benchmarks.loadgen --plan plan-RUN.json --out "
         "result-RUN.json`, RUN one of "
         + ", ".join(f"`{label}`" for label in r["loadgen_runs"])
-        + " (plans, raw results and server logs stay in benchmarks/.work/api/run/).",
+        + f" (plans, raw results and server logs stay in {r['scratch']}/).",
     ]
     if r["server_log_problems"]:
         out += ["", "Server log lines with ERROR or Traceback: " + r["server_log_problems"] + "."]

@@ -53,6 +53,7 @@ class Bench:
         single-series forecast as fast as when idle (what it had queued).
         """
         result = run_load(server, list(workloads), self.scratch, label)
+        server.check_alive(label)
         result["drain_s"] = self.drain(server) if server.name.startswith("anticipate") else 0.0
         print(_line(result), flush=True)
         return result

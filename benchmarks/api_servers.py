@@ -54,6 +54,15 @@ class Server:
                 total += int(fields[11]) + int(fields[12])
         return total / tick
 
+    def check_alive(self, during: str) -> None:
+        """Raise, with the exit status and the log's end, if the server is no longer running."""
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(
+                f"{self.name} exited with status {code} during {during}:\n"
+                f"{self.log.read_text(errors='replace')[-3000:]}"
+            )
+
     def stop(self) -> None:
         """SIGTERM the whole process group, SIGKILL it if it has not ended after 30 s."""
         if self.process.poll() is not None:

@@ -28,9 +28,6 @@ log = logging.getLogger("anticipate.serving")
 class ModelHolder:
     """Holds the current LiveModel of a registered model name and swaps it safely."""
 
-    #: At most one snapshot write per this many seconds while actuals keep arriving.
-    SNAPSHOT_EVERY = 30.0
-
     def __init__(
         self,
         tracking_uri: str,
@@ -43,7 +40,6 @@ class ModelHolder:
         self.snapshots = snapshots
         #: Called on every new snapshot before it serves (fills its caches off the hot path).
         self.prepare = prepare
-        self._saved_at = 0.0
         self._unsaved = False
         #: How the current model was loaded: from a snapshot or not, series refitted at load.
         self.load_info: dict[str, object] = {}
@@ -138,8 +134,6 @@ class ModelHolder:
                     self.prepare(live)
                 self._current = live
                 self._unsaved = True
-                if time.monotonic() - self._saved_at >= self.SNAPSHOT_EVERY:
-                    self._save(live)
             return moved
 
     def save_snapshot(self) -> None:
@@ -155,6 +149,6 @@ class ModelHolder:
             self.snapshots.save(
                 Snapshot(live.name, live.version, live.run_id, live.model, live.history)
             )
-            self._saved_at, self._unsaved = time.monotonic(), False
+            self._unsaved = False
         except OSError as err:  # a snapshot is an optimisation; serving goes on without it
             log.warning("could not write the serving snapshot: %s", err)

@@ -28,6 +28,7 @@ from serving.metrics import ApiMetrics
 from serving.refresher import Refresher
 from serving.snapshots import SnapshotStore
 from serving.state import LiveModel
+from training.parallel import in_process
 
 log = logging.getLogger("anticipate.serving")
 
@@ -115,7 +116,7 @@ class Service:
         current = self.holder.current
         if current is None:
             return 0
-        with threadpool_limits(limits=1):  # leave the other core to the requests
+        with threadpool_limits(limits=1), in_process():  # leave the other core to requests
             return self.holder.move_forward(self._actuals_after(current.last_ds.min()))
 
     def _actuals_after(self, day: pd.Timestamp) -> pd.DataFrame:

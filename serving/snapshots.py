@@ -4,7 +4,10 @@ Moving a registered version forward refits every series that got actuals since t
 of seconds for a few hundred series). Without a snapshot every restart repeats that work, so
 start-up time grew with the actuals posted. A snapshot holds the refitted model and its history
 for one registered version (run id checked); a restart loads it and refits only what arrived
-after it. Written atomically (temporary file, then rename): a crash leaves the previous one.
+after it. Written when the server stops and after a load that refitted, not after each refit
+round: pickling a model holds the GIL for a second or more, which every request would wait out.
+A server killed with SIGKILL therefore starts from its last clean stop and refits the rest.
+Written atomically (temporary file, then rename): a crash leaves the previous one.
 """
 
 from __future__ import annotations

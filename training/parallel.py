@@ -24,6 +24,7 @@ R = TypeVar("R")
 CHUNKS_PER_WORKER = 4
 #: The Dask client of the innermost `dask_backend(...)` block, if any (per thread and task).
 _CLUSTER: ContextVar[Any] = ContextVar("anticipate_dask_client", default=None)
+_IN_PROCESS: ContextVar[bool] = ContextVar("anticipate_in_process", default=False)
 
 
 def effective_jobs(n_jobs: int | None) -> int:
@@ -60,12 +61,26 @@ def fan_out(func: Callable[[T], R], items: Sequence[T], n_jobs: int | None = 1) 
         threads = max(1, sum(client.nthreads().values()))
         futures = client.map(partial(_run_chunk, func), _chunks(items, threads), pure=False)
         return [result for chunk in client.gather(futures) for result in chunk]
-    workers = effective_jobs(n_jobs)
+    workers = 1 if _IN_PROCESS.get() else effective_jobs(n_jobs)
     if workers == 1 or len(items) <= 1:
         return [func(item) for item in items]
     jobs = (joblib.delayed(_run_chunk)(func, c) for c in _chunks(items, workers))
     results = joblib.Parallel(n_jobs=n_jobs)(jobs)
     return [result for chunk in results for result in chunk]
+
+
+@contextmanager
+def in_process() -> Iterator[None]:
+    """Run every `fan_out` inside this block in the calling thread, whatever its n_jobs.
+
+    For work beside a latency-sensitive server (refits after actuals): no worker processes to
+    start or to ship models to.
+    """
+    token = _IN_PROCESS.set(True)
+    try:
+        yield
+    finally:
+        _IN_PROCESS.reset(token)
 
 
 @contextmanager
