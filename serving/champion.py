@@ -34,12 +34,15 @@ class ModelHolder:
         name: str,
         snapshots: SnapshotStore | None = None,
         prepare: Callable[[LiveModel], None] | None = None,
+        actuals_mark: Callable[[], int] | None = None,
     ) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.name = name
         self.snapshots = snapshots
         #: Called on every new snapshot before it serves (fills its caches off the hot path).
         self.prepare = prepare
+        #: The ledger's current actuals revision (snapshots ahead of it are ignored).
+        self.actuals_mark = actuals_mark or (lambda: 0)
         self._unsaved = False
         #: How the current model was loaded: from a snapshot or not, series refitted at load.
         self.load_info: dict[str, object] = {}
@@ -91,7 +94,9 @@ class ModelHolder:
                 run_id = self.client.get_model_version(self.name, version).run_id
                 live = LiveModel(self.name, version, run_id, bundle, bundle.model, bundle.history)
                 snapshot = (
-                    self.snapshots.load(self.name, version, run_id) if self.snapshots else None
+                    self.snapshots.load(self.name, version, run_id, self.actuals_mark())
+                    if self.snapshots
+                    else None
                 )
                 if snapshot is not None:
                     live = replace(live, model=snapshot.model, history=snapshot.history)
@@ -147,7 +152,15 @@ class ModelHolder:
             return
         try:
             self.snapshots.save(
-                Snapshot(live.name, live.version, live.run_id, live.model, live.history)
+                Snapshot(
+                    live.name,
+                    live.version,
+                    live.run_id,
+                    live.model,
+                    live.history,
+                    ledger=self.snapshots.ledger,
+                    actuals_mark=self.actuals_mark(),
+                )
             )
             self._unsaved = False
         except OSError as err:  # a snapshot is an optimisation; serving goes on without it

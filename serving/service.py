@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import sys
 import time
@@ -42,8 +43,9 @@ class Service:
         self.holder = ModelHolder(
             settings.mlflow_tracking_uri,
             settings.model_name,
-            SnapshotStore(settings.snapshot_dir),
+            SnapshotStore(settings.snapshot_dir, ledger=_ledger_identity(settings.database_url)),
             prepare=prepare_snapshot,
+            actuals_mark=lambda: ledger.actuals_mark(self.engine),
         )
         self.metrics = ApiMetrics()
         self.anticipation = AnticipationCache()
@@ -148,6 +150,11 @@ class Service:
             touched |= live.parents_of(changed_ids)
         self.anticipation.invalidate(touched)
         return self.refresher.request()
+
+
+def _ledger_identity(database_url: str) -> str:
+    """A stable name for the ledger database that reveals nothing of its URL (passwords)."""
+    return hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
 
 def prepare_snapshot(live: LiveModel) -> None:

@@ -35,13 +35,21 @@ class Snapshot:
     run_id: str | None
     model: AutoForecaster
     history: pd.DataFrame
+    ledger: str = ""
+    actuals_mark: int = 0
 
 
 class SnapshotStore:
-    """One snapshot file per registered model name, replaced as the model moves forward."""
+    """One snapshot file per registered model name, replaced as the model moves forward.
 
-    def __init__(self, folder: Path) -> None:
+    A snapshot belongs to one ledger (`ledger`, e.g. a hash of its URL) and records the actuals'
+    revision it includes: a server on another ledger, or on one with fewer actuals (reset, or
+    restored from a backup), ignores it rather than serve actuals that ledger does not have.
+    """
+
+    def __init__(self, folder: Path, ledger: str = "") -> None:
         self.folder = Path(folder)
+        self.ledger = ledger
 
     def _path(self, model_name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
@@ -60,8 +68,11 @@ class SnapshotStore:
             if os.path.exists(temporary):
                 os.unlink(temporary)
 
-    def load(self, model_name: str, version: str, run_id: str | None) -> Snapshot | None:
-        """The snapshot of exactly this version (and run), or None (missing, other, unreadable)."""
+    def load(
+        self, model_name: str, version: str, run_id: str | None, actuals_mark: int = 0
+    ) -> Snapshot | None:
+        """The snapshot of exactly this version, run and ledger, or None (missing, other,
+        unreadable, or ahead of the ledger's actuals)."""
         path = self._path(model_name)
         if not path.is_file():
             return None
@@ -77,5 +88,8 @@ class SnapshotStore:
             version,
             run_id,
         ):
+            return None
+        if snapshot.ledger != self.ledger or snapshot.actuals_mark > actuals_mark:
+            log.warning("ignoring the snapshot %s: it holds actuals this ledger lacks", path)
             return None
         return snapshot

@@ -139,3 +139,9 @@ def test_a_restart_serves_the_moved_model_from_its_snapshot(store: Store, tmp_pa
         after = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
     assert after["forecasts"][0]["origin"] == rows[-1]["ds"]
     assert after["forecasts"][0]["points"] == before["forecasts"][0]["points"]
+    other = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'other.db'}"})
+    with TestClient(create_app(other)) as client:  # a ledger without those actuals
+        assert client.get("/ready").json()["checks"]["snapshot"] == "none"
+        key = {"X-API-Key": create_key(make_engine(other.database_url), "viewer")[1]}
+        fresh = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
+    assert fresh["forecasts"][0]["origin"] == first["forecasts"][0]["origin"]
