@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from features.schema import HIERARCHY_LEVEL, ID, TIME
 from serving.deps import LiveModelDep, ViewerKey
@@ -14,6 +15,22 @@ from serving.errors import ERROR_RESPONSES, InvalidRequest, NotFound
 from serving.schemas import SeriesInfo, SeriesPage
 from serving.state import LiveModel
 
+
+class SeriesId(Convertor[str]):
+    """A path segment that is a whole series id: `/` (aggregates such as `store=a/category=b`)
+    and any other character, newlines included, so every id reaches the route (and its key check).
+    """
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("series_id", SeriesId())
 router = APIRouter(prefix="/v1", tags=["series"], responses=ERROR_RESPONSES)
 
 #: Columns of the series table that are not attributes.
@@ -54,7 +71,7 @@ def list_series(
     return SeriesPage(items=items, total=total, limit=limit, offset=offset, next_offset=next_offset)
 
 
-@router.get("/series/{unique_id:path}", response_model=SeriesInfo)
+@router.get("/series/{unique_id:series_id}", response_model=SeriesInfo)
 def get_series(unique_id: str, live: LiveModelDep, _: ViewerKey) -> SeriesInfo:
     """One series: level, attributes, observed span (aggregate ids such as `a=1/b=2` work)."""
     table = series_table(live)

@@ -218,6 +218,8 @@ def test_series_ids_with_slashes_reach_the_series_route(api: Api) -> None:
     missing = api.client.get("/v1/series/store=shop-1/category=nothing", headers=viewer)
     body = _error(missing, 404, "path.unique_id")
     assert "store=shop-1/category=nothing" in body["message"]
+    _error(api.client.get("/v1/series/%0A0"), 401)  # any id reaches the key check, even "\n0"
+    _error(api.client.get("/v1/series/%0A0", headers=viewer), 404, "path.unique_id")
     everything = api.client.get("/v1/series?limit=1000", headers=viewer).json()
     for uid in [i["unique_id"] for i in everything["items"]][:20]:
         one = api.client.get(f"/v1/series/{uid}", headers=viewer)
