@@ -97,7 +97,7 @@ class AnticipationCache:
         key = (live.name, live.version, id(live.bundle))
         if key != self._key:
             self._key, self._found = key, {}
-            self._expected = live.__dict__.get("_expected_by_series") or expected_by_series(live)
+            self._expected = expected_by_series(live)
 
     def cached(self, live: LiveModel, ids: Iterable[str]) -> dict[str, dict] | None:
         """The answers of `ids` when all are cached (no I/O: safe on the event loop)."""
@@ -138,14 +138,16 @@ class AnticipationCache:
 
 
 def expected_by_series(live: LiveModel) -> dict[str, Accuracy]:
-    """The backtest's promise per series."""
-    expected = live.bundle.expected
-    out: dict[str, Accuracy] = {}
-    if expected is not None and len(expected):
-        summary = anticipation.expected_summary(expected, by=(ID,))
-        for row in summary.to_dict("records"):
-            out[str(row[ID])] = to_accuracy(row)
-    return out
+    """The backtest's promise per series, computed once per snapshot."""
+    if "_expected_by_series" not in live.__dict__:
+        expected = live.bundle.expected
+        out: dict[str, Accuracy] = {}
+        if expected is not None and len(expected):
+            summary = anticipation.expected_summary(expected, by=(ID,))
+            for row in summary.to_dict("records"):
+                out[str(row[ID])] = to_accuracy(row)
+        live.__dict__["_expected_by_series"] = out
+    return live.__dict__["_expected_by_series"]
 
 
 def backtest_of(live: LiveModel) -> ledger.Backtest | None:

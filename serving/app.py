@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
@@ -102,8 +103,6 @@ async def _every(seconds: float, work) -> None:  # type: ignore[no-untyped-def]
 
 def _prune(service: Service) -> int:
     """Drop served points older than the retention; aggregated accuracy is kept."""
-    import datetime as dt
-
     days = service.settings.ledger_retention_days
     assert days is not None
     cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)

@@ -18,6 +18,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from anticipate.settings import Settings
+from features.schema import ID
 from serving import jobs_store, ledger
 from serving.accuracy import AnticipationCache, backtest_of, expected_by_series
 from serving.champion import ModelHolder
@@ -107,14 +108,12 @@ class Service:
         current = self.holder.current
         if version is not None and (current is None or current.version != version):
             self.load(version)
-        mark = ledger.actuals_mark(self.engine)
-        if mark != self.actuals_mark:
-            self.anticipation.clear()
-            self.refresher.request()
+        posted, self.actuals_mark = ledger.actuals_since(self.engine, self.actuals_mark)
+        if not posted.empty:  # through any worker: only those series are recomputed
+            self.actuals_posted(posted[ID].unique().tolist())
 
     def move_forward(self) -> int:
         """Refit the series whose newest actuals continue them; returns how many moved."""
-        self.actuals_mark = ledger.actuals_mark(self.engine)
         current = self.holder.current
         if current is None:
             return 0
@@ -135,12 +134,7 @@ class Service:
         self.writer.submit(item)
 
     def _write_served(self, batch: Sequence[Any]) -> None:
-        write_many = getattr(ledger, "log_served_many", None)
-        if write_many is not None:
-            write_many(self.engine, list(batch))
-            return
-        for item in batch:
-            ledger.log_served(self.engine, **item)
+        ledger.log_served_many(self.engine, list(batch))
 
     def actuals_posted(self, changed_ids: Sequence[str]) -> str:
         """After a post: forget the changed series' anticipation; the refit job's id."""
@@ -161,7 +155,7 @@ def prepare_snapshot(live: LiveModel) -> None:
     """Build what requests read from a snapshot before it serves, so none pays for it."""
     history_stats_of(live)
     backtest_of(live)
-    live.__dict__["_expected_by_series"] = expected_by_series(live)
+    expected_by_series(live)
     _ = live.level_of, live.origin_of, live.parents
 
 

@@ -49,10 +49,9 @@ def post_actuals(
     except ValueError as err:
         raise InvalidRequest(str(err), "body.rows") from None
     service.metrics.actuals_ingested(len(rows))
-    changed = list(getattr(result, "changed_ids", None) or rows[ID].unique())
     job_id = None
-    if result.inserted or result.updated:
-        job_id = service.actuals_posted(changed)
+    if result.changed_ids:
+        job_id = service.actuals_posted(result.changed_ids)
     return ActualsResponse(
         inserted=result.inserted,
         updated=result.updated,

@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from anticipation_cases import YHAT, Y, history_of, panel, served, served_points, windows
+from anticipation_cases import (
+    REALIZED_COLUMNS,
+    YHAT,
+    Y,
+    history_of,
+    panel,
+    served,
+    served_points,
+    windows,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg_cluster import empty_engine, postgres_url
@@ -214,7 +223,7 @@ def test_no_scale_no_mase_and_an_empty_ledger_reports_nothing(tmp_path: Path) ->
     migrate(engine)
     empty = ledger.accuracy_report(engine, expected=None)
     assert empty.empty and empty.overall.drift is None
-    assert list(empty.by_series.realized.columns) == ["unique_id", *anticipation_columns()]
+    assert list(empty.by_series.realized.columns) == ["unique_id", *REALIZED_COLUMNS]
     points = served_points("a", "r1", YHAT, Y)
     ledger.log_forecasts(engine, "r1", "m", "1", points, {"a": points["cutoff"][0]}, 3, [80])
     ledger.upsert_actuals(engine, points[["unique_id", "ds", "y"]])
@@ -222,19 +231,6 @@ def test_no_scale_no_mase_and_an_empty_ledger_reports_nothing(tmp_path: Path) ->
     assert np.isnan(row["mase"]) and np.isnan(row["direction_hit_rate"])
     assert row["wape"] == pytest.approx(4 / 45) and np.isnan(row["coverage_95"])
     engine.dispose()
-
-
-def anticipation_columns() -> list[str]:
-    return [
-        "n_forecasts",
-        "n_points",
-        "mase",
-        "wape",
-        "bias",
-        "coverage_80",
-        "coverage_95",
-        "direction_hit_rate",
-    ]
 
 
 @st.composite
