@@ -12,17 +12,13 @@ same whatever the ledger holds, and pruning old requests keeps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     CheckConstraint,
-    Connection,
     Date,
     DateTime,
     Engine,
@@ -35,14 +31,12 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    create_engine,
-    event,
-    make_url,
     select,
-    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from serving.engine import begin_now, make_engine, read_transaction, write_transaction
 
 __all__ = [
     "ROLE_NAMES",
@@ -70,14 +64,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: SQLite waits this long for another writer's lock before failing with "database is locked".
-BUSY_TIMEOUT_MS = 30_000
 #: API key roles, weakest first (serving.keys orders them).
 ROLE_NAMES = ("viewer", "writer", "admin")
 #: Lifecycle of a background job.
 STATUSES = ("queued", "running", "succeeded", "failed")
-#: The PostgreSQL advisory lock that serialises ledger writers (SQLite has one writer anyway).
-WRITE_LOCK = 0x616E7469
 
 #: Constraint names fixed by convention, so Alembic (and batch mode on SQLite) can address them.
 NAMING_CONVENTION = {
@@ -308,62 +298,6 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), enforced foreign keys, and a patient lock wait."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL is still safe against application crashes and much faster per commit.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")  # BUSY_TIMEOUT_MS; PRAGMA takes no parameters
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url` (SQLite file or PostgreSQL); a SQLite file's folder is created."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the ledger's write lock from its first statement to its commit.
-
-    Writers that read before they write (scoring adds to running sums) must not interleave:
-    SQLite takes its single write lock at BEGIN IMMEDIATE (so the read-then-write never fails
-    to upgrade its lock), PostgreSQL an advisory lock.
-    """
-    with engine.connect() as connection, connection.begin():
-        _begin(connection, "BEGIN IMMEDIATE")
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
-        yield connection
-
-
-@contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction whose reads all see one state of the database (a snapshot)."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            _begin(connection, "BEGIN")
-            yield connection
-
-
-def _begin(connection: Connection, statement: str) -> None:
-    """Open SQLite's transaction now: the driver would only open one at the first write."""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(statement)
-
-
 def alembic_config() -> Config:
     """An Alembic config built in code: the scripts ship inside the package, no alembic.ini."""
     config = Config()
@@ -382,7 +316,7 @@ def migrate(engine: Engine | str) -> None:
         return
     config = alembic_config()
     with engine.begin() as connection:
-        _begin(connection, "BEGIN IMMEDIATE")  # one transaction: all of a revision or none
+        begin_now(connection, "BEGIN IMMEDIATE")  # one transaction: all of a revision or none
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from serving.db import STATUSES, Job, utcnow
+from serving.db import STATUSES, Job, utcnow, write_transaction
 
 __all__ = ["STATUSES", "create_job", "get_job", "list_jobs", "mark_interrupted", "update_job"]
 
@@ -24,7 +24,7 @@ def create_job(engine: Engine, kind: str) -> str:
     if not kind:
         raise ValueError("a job needs a kind, e.g. 'retrain'")
     job_id = uuid.uuid4().hex
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(
             insert(Job).values(
                 id=job_id, kind=kind, status="queued", stage="", progress=0.0, created_at=utcnow()
@@ -54,7 +54,7 @@ def update_job(engine: Engine, job_id: str, **fields: Any) -> None:
         values.setdefault("finished_at", utcnow())
     if "result" in values and values["result"] is not None:
         values["result"] = json.dumps(values["result"])
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(update(Job).where(Job.id == job_id).values(**values))
     if result.rowcount != 1:
         raise KeyError(job_id)
@@ -95,7 +95,7 @@ def mark_interrupted(engine: Engine) -> int:
 
     Returns how many were marked. Jobs run in the server process, so none can still be alive.
     """
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             update(Job)
             .where(Job.status.in_(("queued", "running")))
