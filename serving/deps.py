@@ -8,22 +8,15 @@ security schemes, so the OpenAPI document has `securitySchemes` and /docs an Aut
 
 from __future__ import annotations
 
-import hashlib
-import time
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from serving import keys
 from serving.errors import Forbidden, Unauthorized
 from serving.service import Service
 from serving.state import LiveModel
-
-#: A verified key is trusted this long without asking the database again (so a revoked key
-#: stops working within this many seconds).
-KEY_CACHE_SECONDS = 5.0
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -49,24 +42,6 @@ async def get_live_model(service: ServiceDep) -> LiveModel:
 LiveModelDep = Annotated[LiveModel, Depends(get_live_model)]
 
 
-async def _verified(service: Service, plaintext: str) -> keys.ApiKey | None:
-    """The active key for `plaintext`, from a short-lived cache of successful checks."""
-    digest = hashlib.sha256(plaintext.encode()).hexdigest()
-    cache = service.key_cache
-    hit = cache.get(digest)
-    now = time.monotonic()
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    key = await run_in_threadpool(keys.verify_key, service.engine, plaintext)
-    if key is None:
-        cache.pop(digest, None)
-        return None
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[digest] = (key, now + KEY_CACHE_SECONDS)
-    return key
-
-
 def require(role: str):  # type: ignore[no-untyped-def]
     """A dependency: the caller's key must exist, be active and have at least `role`."""
 
@@ -78,7 +53,7 @@ def require(role: str):  # type: ignore[no-untyped-def]
         plaintext = (api_key or (token.credentials if token else "") or "").strip()
         if not plaintext:
             raise Unauthorized("an API key is required in the X-API-Key header")
-        key = await _verified(request.app.state.service, plaintext)
+        key = await request.app.state.service.keys.verified(plaintext)
         if key is None:
             raise Unauthorized("the API key is unknown or revoked")
         if not keys.allows(key.role, role):

@@ -6,6 +6,7 @@ request: that showed in the latency of the forecast endpoint.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -68,24 +69,32 @@ class AdmissionControl:
             return
         if self.in_flight >= self.limit:
             self.metrics.shed()
-            response = JSONResponse(
-                {
-                    "error": "overloaded",
-                    "message": f"the server is answering {self.in_flight} requests; "
-                    f"retry after {self.retry_after} s",
-                    "fields": [],
-                    "request_id": scope.get("state", {}).get("request_id"),
-                },
-                status_code=503,
-                headers={"Retry-After": str(self.retry_after)},
-            )
-            await response(scope, receive, send)
+            await self._shed(scope, send)
             return
         self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    async def _shed(self, scope: dict, send: Any) -> None:
+        """503 with Retry-After, written straight to ASGI: shedding must cost less than serving."""
+        body = json.dumps(
+            {
+                "error": "overloaded",
+                "message": f"the server is answering {self.in_flight} requests; "
+                f"retry after {self.retry_after} s",
+                "fields": [],
+                "request_id": scope.get("state", {}).get("request_id"),
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(self.retry_after).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimit:
