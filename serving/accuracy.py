@@ -1,14 +1,11 @@
 """The anticipation metric as the API answers it: expected next to realized, with drift.
 
-Realized accuracy of a series changes only when its actuals (or its members') change, so each
-series' answer is cached and only the series an actuals post touched are recomputed. The numbers
-come from `serving.anticipation` (the same definitions as the training backtest).
+The numbers come from `serving.anticipation` (the same definitions as the training backtest);
+`serving.anticipation_cache` keeps each series' answer between the posts that change it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -84,59 +81,6 @@ def groups(
     return out
 
 
-class AnticipationCache:
-    """Each series' anticipation as JSON-ready dicts, recomputed only when its actuals change."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._found: dict[str, dict] = {}
-        self._expected: dict[str, Accuracy] = {}
-
-    def _for(self, live: LiveModel) -> None:
-        key = (live.name, live.version, id(live.bundle))
-        if key != self._key:
-            self._key, self._found = key, {}
-            self._expected = expected_by_series(live)
-
-    def cached(self, live: LiveModel, ids: Iterable[str]) -> dict[str, dict] | None:
-        """The answers of `ids` when all are cached (no I/O: safe on the event loop)."""
-        with self._lock:
-            self._for(live)
-            found = self._found
-            try:
-                return {uid: found[uid] for uid in ids}
-            except KeyError:
-                return None
-
-    def get(self, engine: Engine, live: LiveModel, ids: list[str]) -> dict[str, dict]:
-        """The answers of `ids`, computing the missing ones from the ledger."""
-        with self._lock:
-            self._for(live)
-            missing = [uid for uid in ids if uid not in self._found]
-            expected = self._expected
-        if missing:
-            computed = _compute(engine, live, missing, expected)
-            with self._lock:
-                if self._key == (live.name, live.version, id(live.bundle)):
-                    self._found.update(computed)
-            found = {**self._found, **computed}
-        else:
-            found = self._found
-        return {uid: found[uid] for uid in ids}
-
-    def invalidate(self, ids: Iterable[str]) -> None:
-        """Forget the answers of `ids` (their actuals changed)."""
-        with self._lock:
-            for uid in ids:
-                self._found.pop(uid, None)
-
-    def clear(self) -> None:
-        """Forget everything (a new model)."""
-        with self._lock:
-            self._key, self._found = None, {}
-
-
 def expected_by_series(live: LiveModel) -> dict[str, Accuracy]:
     """The backtest's promise per series, computed once per snapshot."""
     if "_expected_by_series" not in live.__dict__:
@@ -160,9 +104,10 @@ def backtest_of(live: LiveModel) -> ledger.Backtest | None:
     return live.__dict__["_backtest"]
 
 
-def _compute(
+def compute_anticipation(
     engine: Engine, live: LiveModel, ids: list[str], expected: dict[str, Accuracy]
 ) -> dict[str, dict]:
+    """The anticipation of `ids` (expected, realized, drift) as JSON-ready dicts."""
     found = ledger.series_anticipation(engine, ids, expected=backtest_of(live))
     realized_rows = {str(row[ID]): row for row in found.realized.to_dict("records")}
     drift_rows = {}

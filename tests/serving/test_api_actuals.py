@@ -81,7 +81,9 @@ def test_realized_accuracy_equals_a_hand_computation(api: Api, store: Store) -> 
         == report
     )
 
-    assert api.client.app.state.service.refresher.wait_idle(60)
+    service = api.client.app.state.service
+    assert service.refresher.wait_idle(60)
+    assert service.anticipation.wait_fresh(30)
     refit = api.client.get(posted.json()["refresh_href"], headers=api.headers("viewer")).json()
     assert refit["kind"] == "refresh" and refit["status"] == "succeeded", refit
     assert refit["result"]["moved_series"] >= 1
