@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Requests answered at once; more get 503 with Retry-After (back-pressure).",
     )
+    child_processes: bool = Field(
+        default=True,
+        description="Make ledger writes and refits in two child processes of each worker, so "
+        "scoring actuals and refitting do not share the forecasts' interpreter lock "
+        "(False: threads of the worker).",
+    )
     gzip_min_bytes: int = Field(
         default=16_000, ge=0, description="Answers at least this large are gzipped if asked."
     )

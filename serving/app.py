@@ -106,7 +106,7 @@ def _prune(service: Service) -> int:
     days = service.settings.ledger_retention_days
     assert days is not None
     cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
-    removed = ledger.prune_served(service.engine, older_than=cutoff)
+    removed = service.writes.run(ledger.prune_served, older_than=cutoff)
     if removed:
         log.info("ledger retention: removed %d served points before %s", removed, cutoff.date())
     return removed

@@ -6,10 +6,12 @@ snapshot in place and says why in `last_error` (shown by /ready and the reload a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pandas as pd
@@ -83,7 +85,7 @@ class ModelHolder:
                 if self._current is not None and self._current.version == version:
                     self.last_error = None
                     return False
-                with using_store(self.client):
+                with using_store(self.client), _sys_path_kept():
                     loaded = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
                 bundle: ForecastBundle = loaded.unwrap_python_model().bundle
                 if bundle.history is None:
@@ -141,6 +143,20 @@ class ModelHolder:
                 self._unsaved = True
             return moved
 
+    def swap(self, expected: LiveModel, moved: LiveModel) -> bool:
+        """Serve `moved` (made from `expected` elsewhere) if `expected` is still the current one.
+
+        False when another model was loaded meanwhile (then `moved` is dropped).
+        """
+        with self._lock:
+            if self._current is not expected:
+                return False
+            if self.prepare is not None:
+                self.prepare(moved)
+            self._current = moved
+            self._unsaved = True
+            return True
+
     def save_snapshot(self) -> None:
         """Write the served model if it moved since the last snapshot (at shutdown)."""
         with self._lock:
@@ -165,3 +181,18 @@ class ModelHolder:
             self._unsaved = False
         except OSError as err:  # a snapshot is an optimisation; serving goes on without it
             log.warning("could not write the serving snapshot: %s", err)
+
+
+@contextlib.contextmanager
+def _sys_path_kept() -> Iterator[None]:
+    """Undo MLflow's prepending of the model's logged code folder to `sys.path`.
+
+    The server runs the installed anticipate; left in place, the copy logged with an older
+    version would shadow it for every module imported later, here and in the child processes
+    (which start with the parent's `sys.path`): a refit process failed on an import exactly so.
+    """
+    kept = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = kept

@@ -82,7 +82,8 @@ def history_stats_of(live: LiveModel) -> ledger.HistoryStats:
     """What scoring needs from the snapshot's history (MASE scale, direction references)."""
     stats = live.__dict__.get("_history_stats")
     if stats is None:
-        stats = ledger.HistoryStats(live.history, live.bundle.season_length or 1)
+        full = ledger.HistoryStats(live.history, live.bundle.season_length or 1)
+        stats = full.last_rows(live.bundle.horizon)  # forecasts start at each series' end
         live.__dict__["_history_stats"] = stats
     return stats
 

@@ -12,8 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-
-from sqlalchemy import Engine
+from typing import Any
 
 from serving import jobs_store
 
@@ -23,8 +22,9 @@ log = logging.getLogger("anticipate.serving")
 class Refresher:
     """A background thread that runs `move_forward()` whenever actuals were posted."""
 
-    def __init__(self, engine: Engine, move_forward: Callable[[], int]) -> None:
-        self.engine = engine
+    def __init__(self, write: Callable[..., Any], move_forward: Callable[[], int]) -> None:
+        #: Runs a ledger write `fn(engine, *args, **kwargs)` (the service's write process).
+        self.write = write
         self.move_forward = move_forward
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -47,7 +47,7 @@ class Refresher:
         """
         with self._lock:
             if self._pending is None:
-                self._pending = jobs_store.create_job(self.engine, "refresh")
+                self._pending = self.write(jobs_store.create_job, "refresh")
             job_id = self._pending
             self._idle.clear()
             self._wake.set()
@@ -92,11 +92,11 @@ class Refresher:
             return
         started = time.perf_counter()
         try:
-            jobs_store.update_job(self.engine, job_id, status="running", stage="refitting")
+            self.write(jobs_store.update_job, job_id, status="running", stage="refitting")
             moved = self.move_forward()
             seconds = round(time.perf_counter() - started, 3)
-            jobs_store.update_job(
-                self.engine,
+            self.write(
+                jobs_store.update_job,
                 job_id,
                 status="succeeded",
                 stage="done",
@@ -105,6 +105,6 @@ class Refresher:
             )
         except Exception as err:  # keep refreshing in later rounds
             log.exception("refresh job %s failed", job_id)
-            jobs_store.update_job(
-                self.engine, job_id, status="failed", error=f"{type(err).__name__}: {err}"
+            self.write(
+                jobs_store.update_job, job_id, status="failed", error=f"{type(err).__name__}: {err}"
             )

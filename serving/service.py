@@ -20,19 +20,26 @@ from threadpoolctl import threadpool_limits
 from anticipate.settings import Settings
 from features.schema import ID
 from serving import jobs_store, ledger
-from serving.accuracy import AnticipationCache, backtest_of, expected_by_series
+from serving.accuracy import backtest_of, expected_by_series
+from serving.anticipation_cache import AnticipationCache
 from serving.champion import ModelHolder
 from serving.db import make_engine, migrate
 from serving.errors import NoModel
 from serving.forecasting import history_stats_of
+from serving.key_cache import KeyCache
 from serving.ledger_writer import LedgerWriter
 from serving.metrics import ApiMetrics
+from serving.refit_process import RefitProcess
 from serving.refresher import Refresher
 from serving.snapshots import SnapshotStore
 from serving.state import LiveModel
+from serving.write_process import WriteProcess
 from training.parallel import in_process
 
 log = logging.getLogger("anticipate.serving")
+
+#: A verified key is trusted this long without asking the database again.
+KEY_SECONDS = 5.0
 
 
 class Service:
@@ -50,11 +57,18 @@ class Service:
         )
         self.metrics = ApiMetrics()
         self.anticipation = AnticipationCache()
-        self.key_cache: dict[str, tuple[Any, float]] = {}
+        #: Verified API keys (a revoked key stops working within `KEY_SECONDS`).
+        self.keys = KeyCache(self.engine, seconds=KEY_SECONDS)
+        #: Makes every ledger write (served forecasts, actuals, jobs), in a child process.
+        self.writes = WriteProcess(
+            settings.database_url, engine=self.engine, enabled=settings.child_processes
+        )
+        #: Refits the served model in a child process (None: in a thread of this one).
+        self.refits = RefitProcess(settings.database_url) if settings.child_processes else None
         self.writer = LedgerWriter(
             self._write_served, on_depth=lambda depth: self.metrics.ledger_queue.set(depth)
         )
-        self.refresher = Refresher(self.engine, self.move_forward)
+        self.refresher = Refresher(self.writes.run, self.move_forward)
         self.actuals_mark: Any = None
         self.started_at = time.time()
 
@@ -66,14 +80,20 @@ class Service:
         sys.setswitchinterval(0.001)
         migrate(self.engine)
         jobs_store.mark_interrupted(self.engine)
+        self.writes.start()
         self.writer.start()
         self.refresher.start()
+        self.anticipation.start(self.engine, lambda: self.holder.current)
         self.load(None)
 
     def stop(self) -> None:
         """Write what is queued, stop the workers, close the database."""
         self.writer.stop()
         self.refresher.stop()
+        self.anticipation.stop()
+        if self.refits is not None:
+            self.refits.stop()
+        self.writes.stop()
         self.holder.save_snapshot()
         self.engine.dispose()
         gc.unfreeze()
@@ -117,8 +137,14 @@ class Service:
         current = self.holder.current
         if current is None:
             return 0
-        with threadpool_limits(limits=1), in_process():  # leave the other core to requests
-            return self.holder.move_forward(self._actuals_after(current.last_ds.min()))
+        if self.refits is None:
+            with threadpool_limits(limits=1), in_process():  # leave the other core to requests
+                return self.holder.move_forward(self._actuals_after(current.last_ds.min()))
+        moved, count = self.refits.move_forward(current)
+        if count and not self.holder.swap(current, moved):
+            self.refits.forget()  # another model was loaded meanwhile: it is sent next round
+            return 0
+        return count
 
     def _actuals_after(self, day: pd.Timestamp) -> pd.DataFrame:
         """Actuals that can still move the model: those after the earliest series' last date.
@@ -134,7 +160,7 @@ class Service:
         self.writer.submit(item)
 
     def _write_served(self, batch: Sequence[Any]) -> None:
-        ledger.log_served_many(self.engine, list(batch))
+        self.writes.run(ledger.log_served_many, list(batch))
 
     def actuals_posted(self, changed_ids: Sequence[str]) -> str:
         """After a post: forget the changed series' anticipation; the refit job's id."""

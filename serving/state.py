@@ -167,7 +167,7 @@ class LiveModel:
         Aggregates are summed from their members for periods where every member is known.
         Returns the snapshot and how many series moved.
         """
-        extra = self._contiguous_new(self._with_aggregates(actuals))
+        extra = self.new_rows(actuals)
         if extra.empty:
             return self, 0
         history = (
@@ -179,6 +179,10 @@ class LiveModel:
         panel = history[history[ID].isin(set(moved))]
         model = refreshed(self.model, panel, freq=self.model.freq_)
         return replace(self, model=model, history=history, loaded_at=time.time()), len(moved)
+
+    def new_rows(self, actuals: pd.DataFrame) -> pd.DataFrame:
+        """The rows `moved_forward(actuals)` adds to the history (unique_id, ds, y)."""
+        return self._contiguous_new(self._with_aggregates(actuals))
 
     def _with_aggregates(self, actuals: pd.DataFrame) -> pd.DataFrame:
         membership = self.bundle.membership
@@ -206,8 +210,14 @@ class LiveModel:
         after = actuals[actuals[TIME].to_numpy() > last.reindex(actuals[ID]).to_numpy()]
         if after.empty:
             return after
-        after = after.sort_values([ID, TIME], kind="stable")
+        after = after.sort_values([ID, TIME], kind="stable", ignore_index=True)
         step = pd.tseries.frequencies.to_offset(self.model.freq_)
+        period = _fixed_period(step)
+        if period is not None:  # steps from each series' last date; a gap ends its run
+            steps = (after[TIME].to_numpy() - last.reindex(after[ID]).to_numpy()) / period
+            rank = after.groupby(ID, sort=False).cumcount().to_numpy() + 1
+            broken = pd.Series(steps != rank).groupby(after[ID].to_numpy(), sort=False).cumsum()
+            return after.loc[broken.to_numpy() == 0, [ID, TIME, TARGET]].reset_index(drop=True)
         keep = []
         for uid, part in after.groupby(ID, sort=False):
             current, count = last[uid], 0
@@ -218,6 +228,19 @@ class LiveModel:
             keep.append(part.iloc[:count])
         out = pd.concat(keep, ignore_index=True) if keep else after.iloc[0:0]
         return out[[ID, TIME, TARGET]]
+
+
+def _fixed_period(step: pd.DateOffset) -> np.timedelta64 | None:
+    """The length of one period when every period is as long (days, hours, weeks), else None.
+
+    Dates of a series are on its grid, so with a fixed period a date's step from the last one is
+    (date - last) / period; months and years have no fixed length.
+    """
+    if isinstance(step, pd.offsets.Tick):
+        return pd.Timedelta(step).to_timedelta64()
+    if isinstance(step, pd.offsets.Week):
+        return np.timedelta64(7 * step.n, "D")
+    return None
 
 
 def finite_or_none(value: object) -> float | None:

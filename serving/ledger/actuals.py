@@ -169,18 +169,16 @@ def _rescore(connection: Connection, payload: pd.DataFrame) -> int:
             n_scored=bindparam("n"), sum_abs_error=bindparam("abs_error"), sum_y=bindparam("sum")
         )
     )
+    columns = {
+        "fid": after["forecast_id"].to_numpy("int64").tolist(),
+        "n": after["n_scored"].to_numpy("int64").tolist(),
+        "abs_error": after["sum_abs_error"].to_numpy("float64").tolist(),
+        "sum": after["sum_y"].to_numpy("float64").tolist(),
+    }
+    names = list(columns)
     connection.execute(
         statement,
-        [
-            {"fid": int(f), "n": int(n), "abs_error": float(a), "sum": float(s)}
-            for f, n, a, s in zip(
-                after["forecast_id"],
-                after["n_scored"],
-                after["sum_abs_error"],
-                after["sum_y"],
-                strict=True,
-            )
-        ],
+        [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)],
     )
     served = changed["forecast_id"].map(states.set_index("forecast_id")["n_served"])
     return int(served.sum())

@@ -62,6 +62,29 @@ class HistoryStats:
         self.cum1 = _cumulative_abs_change(self.y, self.position, code, 1)
         self.cum_season = _cumulative_abs_change(self.y, self.position, code, self.lag)
 
+    def last_rows(self, k: int) -> HistoryStats:
+        """The same numbers for origins among each series' last `k` rows, and forecasts of up
+        to `k` steps: a compact copy (a few rows per series instead of the whole history).
+
+        What a served snapshot needs (its forecasts start at each series' last row); small
+        enough to travel with every batch of served forecasts to the ledger's write process.
+        """
+        k = max(int(k), 1)
+        out = object.__new__(HistoryStats)
+        out.season_length, out.lag = self.season_length, self.lag
+        keep = np.zeros(len(self.ds), dtype=bool)
+        spans: dict[str, tuple[int, int]] = {}
+        kept = 0
+        for uid, (start, end) in self.spans.items():
+            first = max(start, end - k)
+            keep[first:end] = True
+            spans[uid] = (kept, kept + end - first)
+            kept += end - first
+        out.spans = spans
+        out.ds, out.y, out.position = self.ds[keep], self.y[keep], self.position[keep]
+        out.cum1, out.cum_season = self.cum1[keep], self.cum_season[keep]
+        return out
+
     def _row(self, unique_id: str, origin: Any) -> int:
         """The last history row of the series at or before `origin`, -1 when there is none."""
         span = self.spans.get(str(unique_id))

@@ -9,8 +9,15 @@ from fastapi import APIRouter
 from features.schema import ID, TARGET, TIME
 from serving import ledger
 from serving.deps import LiveModelDep, ServiceDep, WriterKey
-from serving.errors import ERROR_RESPONSES, DuplicateRows, InvalidRequest, UnknownSeries
+from serving.errors import (
+    ERROR_RESPONSES,
+    DuplicateRows,
+    InvalidRequest,
+    Overloaded,
+    UnknownSeries,
+)
 from serving.schemas import ActualsRequest, ActualsResponse
+from serving.write_process import WriterLost
 
 router = APIRouter(prefix="/v1", tags=["actuals"], responses=ERROR_RESPONSES)
 
@@ -45,9 +52,11 @@ def post_actuals(
             f"body.rows.{index}",
         )
     try:
-        result = ledger.upsert_actuals(service.engine, rows)
+        result = service.writes.run(ledger.upsert_actuals, rows)
     except ValueError as err:
         raise InvalidRequest(str(err), "body.rows") from None
+    except WriterLost as err:  # the post is idempotent: sending it again is safe
+        raise Overloaded(str(err)) from None
     service.metrics.actuals_ingested(len(rows))
     job_id = None
     if result.changed_ids:
