@@ -7,8 +7,9 @@ Two things keep a busy server from stalling on the check:
 - single flight: requests that find a key unchecked or expired await the one check in progress
   for it, rather than each starting its own (1,000 clients whose shared key expired at once
   put 1,000 checks in flight, and admission control shed the requests behind them);
-- refresh ahead: a key used in the last `refresh_before` seconds of its time is checked again
-  in the background while the request goes on with it, so a key in steady use never expires.
+- refresh ahead: a key used in the second half of its time is checked again in the background
+  while the request goes on with it, on a thread that starts at once and stores the answer
+  itself, so a key in steady use never expires, however long the event loop's backlog.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from serving import keys
 
@@ -32,12 +34,18 @@ MAX_KEYS = 10_000
 class KeyCache:
     """`await cache.verified(plaintext)`: the live key, or None when unknown or revoked."""
 
-    def __init__(self, engine: Engine, seconds: float = 5.0, refresh_before: float = 1.0) -> None:
+    def __init__(self, engine: Engine, seconds: float = 5.0, refresh_before: float | None = None):
         self.engine = engine
         self.seconds = seconds
-        self.refresh_before = min(refresh_before, seconds / 2)
+        #: Renew a key used in the last this many seconds of its time (half of it by default).
+        self.refresh_before = seconds / 2 if refresh_before is None else refresh_before
         self._keys: dict[str, tuple[keys.ApiKey, float]] = {}
-        self._checks: dict[str, asyncio.Task[keys.ApiKey | None]] = {}
+        self._checks: dict[str, Future[keys.ApiKey | None]] = {}
+        self._lock = threading.Lock()
+        # Checks run on threads of their own, handed over at once: a check handed to the event
+        # loop (a task, run_in_threadpool) starts only after the loop's backlog, which under a
+        # thousand clients is longer than a key's remaining time.
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="key-check")
 
     async def verified(self, plaintext: str) -> keys.ApiKey | None:
         """The active key for `plaintext` (from the cache while it is fresh)."""
@@ -49,37 +57,40 @@ class KeyCache:
                 self._check(digest, plaintext)  # in the background; this request goes on
             return hit[0]
         # shielded: a client that hangs up must not cancel the check others are waiting for
-        return await asyncio.shield(self._check(digest, plaintext))
+        return await asyncio.shield(asyncio.wrap_future(self._check(digest, plaintext)))
 
     def forget(self) -> None:
         """Drop every verified key (after a key is revoked through this server)."""
         self._keys.clear()
 
-    def _check(self, digest: str, plaintext: str) -> asyncio.Task[keys.ApiKey | None]:
-        """The check in flight for `digest` on this event loop, started if there is none."""
-        task = self._checks.get(digest)
-        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            task = asyncio.ensure_future(self._verify(digest, plaintext))
-            task.add_done_callback(_log_failure)
-            self._checks[digest] = task
-        return task
+    def close(self) -> None:
+        """Stop the check threads."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _verify(self, digest: str, plaintext: str) -> keys.ApiKey | None:
-        try:
-            key = await run_in_threadpool(keys.verify_key, self.engine, plaintext)
-            if key is None:
-                self._keys.pop(digest, None)
-                return None
-            if len(self._keys) >= MAX_KEYS:
-                self._keys.clear()
-            self._keys[digest] = (key, time.monotonic() + self.seconds)
-            return key
-        finally:
-            if self._checks.get(digest) is asyncio.current_task():
+    def _check(self, digest: str, plaintext: str) -> Future[keys.ApiKey | None]:
+        """The check in flight for `digest`, started if there is none."""
+        with self._lock:
+            check = self._checks.get(digest)
+            if check is None:
+                check = self._threads.submit(self._verify_now, digest, plaintext)
+                self._checks[digest] = check
+                check.add_done_callback(lambda done: self._finished(digest, done))
+            return check
+
+    def _finished(self, digest: str, check: Future[keys.ApiKey | None]) -> None:
+        with self._lock:
+            if self._checks.get(digest) is check:
                 del self._checks[digest]
+        if not check.cancelled() and check.exception() is not None:
+            log.warning("checking an API key failed: %s", check.exception())
 
-
-def _log_failure(task: asyncio.Task) -> None:
-    """Retrieve a failed background check's error (a waiting request gets it too)."""
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("checking an API key failed: %s", task.exception())
+    def _verify_now(self, digest: str, plaintext: str) -> keys.ApiKey | None:
+        """Check in the database and store the answer (in a check thread)."""
+        key = keys.verify_key(self.engine, plaintext)
+        if key is None:
+            self._keys.pop(digest, None)
+            return None
+        if len(self._keys) >= MAX_KEYS:
+            self._keys.clear()
+        self._keys[digest] = (key, time.monotonic() + self.seconds)
+        return key

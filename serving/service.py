@@ -95,6 +95,7 @@ class Service:
             self.refits.stop()
         self.writes.stop()
         self.holder.save_snapshot()
+        self.keys.close()
         self.engine.dispose()
         gc.unfreeze()
 
