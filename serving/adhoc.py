@@ -34,6 +34,10 @@ class AdhocForecast:
     expected: dict[str, float]
 
 
+#: Forecasts end by this year: dates beyond pandas' calendar (April 2262) cannot be held.
+LAST_FORECAST_YEAR = 2261
+
+
 def _check_dates(dates: pd.Series, freq: str) -> None:
     """The dates must be distinct, in order-free form, and one period apart with no gaps."""
     repeated = dates.duplicated()
@@ -61,6 +65,12 @@ def forecast_history(
     """Forecast one posted history `horizon` periods ahead with intervals at `interval_levels`."""
     dates = pd.Series(pd.to_datetime([d for d, _ in history]))
     _check_dates(dates, freq)
+    end = dates.max().to_period(PERIOD[freq]) + int(horizon)
+    if end.year > LAST_FORECAST_YEAR:  # pandas' calendar ends in April 2262
+        raise ValueError(
+            f"a {horizon}-period forecast from {dates.max().date()} would end in {end}, after "
+            f"{LAST_FORECAST_YEAR}; ask for a shorter horizon"
+        )
     panel = pd.DataFrame({ID: ADHOC_ID, TIME: dates, TARGET: [float(y) for _, y in history]})
     panel = panel.sort_values(TIME, ignore_index=True)
     season = SEASON_LENGTH[freq]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 #: Largest quantity accepted for one period: far above any real sale, far below float overflow.
 MAX_QUANTITY = 1e12
@@ -17,8 +17,39 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
-#: An interval level in percent.
-IntervalLevel = Annotated[int, Field(ge=1, le=99)]
+#: An interval level in percent (a number: "80" or true are refused, not converted).
+IntervalLevel = Annotated[int, Field(ge=1, le=99, strict=True)]
+#: The dates the API accepts: sales and forecasts of this world, and far enough from the ends of
+#: the calendar that a forecast from them never passes what dates can hold.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2199, 12, 31)
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates come as ISO strings (YYYY-MM-DD): a number is not read as seconds since 1970."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+def _plausible(value: dt.date) -> dt.date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"{value} is outside the dates accepted, {EARLIEST_DATE} to {LATEST_DATE}")
+    return value
+
+
+PlausibleDate = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    AfterValidator(_plausible),
+    Field(description=f"A date YYYY-MM-DD from {EARLIEST_DATE} to {LATEST_DATE}."),
+]
+#: A quantity sold: a JSON number, 0 or more (false or "5" are refused, not converted).
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False, strict=True)]
 
 
 def _check_levels(interval_levels: list[int]) -> list[int]:
@@ -41,6 +72,7 @@ class ForecastRequest(Strict):
     horizon: int | None = Field(
         default=None,
         ge=1,
+        strict=True,
         description="Periods ahead, at most the model's (its horizon if left out).",
     )
     levels: list[IntervalLevel] = Field(default_factory=lambda: [80, 95], max_length=10)
@@ -142,8 +174,8 @@ class ForecastResponse(BaseModel):
 class HistoryPoint(Strict):
     """One observed period of an ad-hoc history."""
 
-    ds: dt.date
-    y: float = Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    ds: PlausibleDate
+    y: Quantity
 
 
 class AdhocRequest(Strict):
@@ -165,7 +197,7 @@ class AdhocRequest(Strict):
 
     history: list[HistoryPoint] = Field(min_length=1)
     freq: Literal["D", "W", "M", "Q", "Y"] = "D"
-    horizon: int = Field(default=14, ge=1, le=366)
+    horizon: int = Field(default=14, ge=1, le=366, strict=True)
     levels: list[IntervalLevel] = Field(default_factory=lambda: [80, 95], max_length=10)
 
     _levels = field_validator("levels")(_check_levels)
@@ -184,8 +216,8 @@ class ActualRow(Strict):
     """One observed quantity: series, period, units sold."""
 
     unique_id: str = Field(min_length=1)
-    ds: dt.date
-    y: float = Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    ds: PlausibleDate
+    y: Quantity
 
 
 class ActualsRequest(Strict):

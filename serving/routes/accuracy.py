@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from serving import anticipation, ledger
 from serving.accuracy import backtest_of, groups
 from serving.deps import LiveModelDep, ServiceDep, ViewerKey
 from serving.errors import ERROR_RESPONSES
-from serving.schemas import AccuracyResponse
+from serving.schemas import AccuracyResponse, PlausibleDate
 
 router = APIRouter(prefix="/v1", tags=["actuals"], responses=ERROR_RESPONSES)
 
@@ -24,7 +23,7 @@ def get_accuracy(
     unique_id: str | None = None,
     level: Annotated[str | None, Query(description="Hierarchy level, e.g. store")] = None,
     model_version: str | None = None,
-    since: Annotated[dt.date | None, Query(description="Target dates from this day")] = None,
+    since: Annotated[PlausibleDate | None, Query(description="Target dates from this day")] = None,
 ) -> AccuracyResponse:
     """Realized accuracy by series, level, model version and step, next to expected."""
     filters = {

@@ -23,6 +23,7 @@ from serving.schemas import (
     ForecastHistoryResponse,
     ForecastRequest,
     ForecastResponse,
+    PlausibleDate,
     Point,
     ServedForecast,
 )
@@ -98,7 +99,7 @@ def served_history(
     _: ViewerKey,
     unique_id: Annotated[str, Query(min_length=1)],
     as_of: Annotated[
-        dt.date | None, Query(description="Up to this day (today if left out)")
+        PlausibleDate | None, Query(description="Up to this day (today if left out)")
     ] = None,
 ) -> ForecastHistoryResponse:
     """Exactly what was served for a series up to `as_of`, with which model version."""
