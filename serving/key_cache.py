@@ -71,11 +71,13 @@ class KeyCache:
         """The check in flight for `digest`, started if there is none."""
         with self._lock:
             check = self._checks.get(digest)
+            started = check is None
             if check is None:
                 check = self._threads.submit(self._verify_now, digest, plaintext)
                 self._checks[digest] = check
-                check.add_done_callback(lambda done: self._finished(digest, done))
-            return check
+        if started:  # outside the lock: a check already done runs the callback right here
+            check.add_done_callback(lambda done: self._finished(digest, done))
+        return check
 
     def _finished(self, digest: str, check: Future[keys.ApiKey | None]) -> None:
         with self._lock:
