@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from features.attributes import validate_attributes
 from features.errors import DataProblem, DataValidationError
+from features.raw_files import COMPRESSED, check_regular, check_width, read_bytes
 from features.read_options import ReadOptions
 from features.schema import ID, TARGET, TIME
 from features.validation import validate_sales
@@ -87,7 +88,7 @@ def _sniff_delimiter(sample: str) -> str:
 
 def _read_csv_text(path: Path, options: ReadOptions) -> pd.DataFrame:
     """Every cell of a CSV file as text, with file-level problems turned into located errors."""
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if not raw.strip():
         raise _problem("empty_file", "the file is empty", path, hint="export the sales again")
     try:
@@ -100,9 +101,10 @@ def _read_csv_text(path: Path, options: ReadOptions) -> pd.DataFrame:
     except LookupError:
         raise _problem("bad_option", f"unknown text encoding '{options.encoding}'", path) from None
     delimiter = options.delimiter or _sniff_delimiter(sample)
+    check_width(sample, delimiter, path)
     try:
         try:
-            table = _read_csv_cells(path, delimiter, options.encoding)
+            table = _read_csv_cells(raw, delimiter, options.encoding)
         except pd.errors.ParserWarning:
             row, trailing_only = _first_long_row(sample, delimiter)
             if not trailing_only:
@@ -111,7 +113,7 @@ def _read_csv_text(path: Path, options: ReadOptions) -> pd.DataFrame:
                 ) from None
             # Tills that end every data row with a delimiter: the empty last field is dropped.
             width = len(next(csv.reader(io.StringIO(sample), delimiter=delimiter)))
-            table = _read_csv_cells(path, delimiter, options.encoding, usecols=range(width))
+            table = _read_csv_cells(raw, delimiter, options.encoding, usecols=range(width))
     except UnicodeDecodeError as err:
         raise _not_text(path, raw, err, options.encoding) from None
     except pd.errors.ParserError as err:
@@ -134,7 +136,7 @@ def _read_csv_text(path: Path, options: ReadOptions) -> pd.DataFrame:
 
 
 def _read_csv_cells(
-    path: Path, delimiter: str, encoding: str, usecols: range | None = None
+    raw: bytes, delimiter: str, encoding: str, usecols: range | None = None
 ) -> pd.DataFrame:
     """Every cell as text; rows with an extra field raise ParserWarning instead of shifting."""
     with warnings.catch_warnings():
@@ -142,7 +144,7 @@ def _read_csv_cells(
         # when a row has one field too many; it warns instead, and the caller decides.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         return pd.read_csv(
-            path,
+            io.BytesIO(raw),
             sep=delimiter,
             dtype="str",
             keep_default_na=False,
@@ -211,14 +213,15 @@ def _read_parquet_text(path: Path) -> pd.DataFrame:
 def read_table(path: str | Path, options: ReadOptions = _DEFAULT_OPTIONS) -> pd.DataFrame:
     """Read a CSV (text cells) or Parquet (typed cells) file, or raise a located error."""
     path = Path(path)
-    if not path.exists():
-        raise _problem("file_not_found", "the file does not exist", path)
-    if path.is_dir():
-        raise _problem("file_not_found", "the path is a folder, not a file", path)
+    check_regular(path)
     suffix = "".join(path.suffixes[-2:]).lower()
+    compressed = tuple(f"{kind}{ext}" for kind in (".csv", ".txt", ".tsv") for ext in COMPRESSED)
     if suffix.endswith((".parquet", ".pq")):
         frame = _read_parquet_text(path)
-    elif suffix.endswith((".csv", ".txt", ".tsv", ".csv.gz")) or not path.suffix:
+    elif (
+        suffix.endswith((".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", *compressed))
+        or not path.suffix
+    ):
         frame = _read_csv_text(path, options)
     else:
         raise _problem(
