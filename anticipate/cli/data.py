@@ -5,6 +5,7 @@ Bad data exits with code 2 and the validation report; nothing already built is t
 
 from __future__ import annotations
 
+import os
 import warnings
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from anticipate.cli.output import bad_data_exits, console, stage
+from anticipate.cli.output import bad_data_exits, console, fail, stage
 from anticipate.settings import get_settings
 from features.demand import build_demand_dataset
 from features.errors import DataWarning
@@ -62,7 +63,7 @@ def data_demo(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
 ) -> None:
     """Write the demo history of a bakery chain and its web shop as a planner would export it."""
-    out = out or get_settings().demo_dir
+    out = writable_folder(out or get_settings().demo_dir)
     timings: dict[str, float] = {}
     demo = stage("Generating demo sales", lambda: make_demo_sales(seed=seed), timings)
     paths = stage("Writing CSV files", lambda: write_demo_files(demo, out), timings)
@@ -121,7 +122,7 @@ def data_build(
     band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Flat band of directions.")] = 0.05,
 ) -> None:
     """Validate a sales export and build the demand and trend datasets from it."""
-    out = out or get_settings().data_dir
+    out = writable_folder(out or get_settings().data_dir)
     options = ReadOptions(
         id_cols=id_columns(id_col),
         time_col=time_col,
@@ -210,3 +211,16 @@ def _print_summary(
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     total = sum(timings.values())
     console.print(f"[dim]took {total:.1f} s[/]")
+
+
+def writable_folder(out: Path, option: str = "--out") -> Path:
+    """`out` as a folder this user can write (created if missing); exit 2 naming it if not."""
+    if out.exists() and not out.is_dir():
+        raise fail(f"{option} {out} is a file, not a folder; name a folder for the datasets")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise fail(f"{option} {out} cannot be created ({err.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise fail(f"{option} {out} is not writable by this user; name another folder")
+    return out

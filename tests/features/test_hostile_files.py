@@ -79,3 +79,19 @@ def test_data_build_exits_2_with_one_clear_line_for_a_fifo(tmp_path: Path) -> No
     )
     assert result.exit_code == 2, result.output
     assert "not a regular file" in result.stderr and "Traceback" not in result.output
+
+
+def test_data_build_refuses_an_out_that_is_a_file_or_not_writable(tmp_path: Path) -> None:
+    sales = tmp_path / "sales.csv"
+    sales.write_text(CSV)
+    runner = CliRunner()
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    result = runner.invoke(app, ["data", "build", "--sales", str(sales), "--out", str(a_file)])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.stderr
+    assert a_file.read_text() == "keep me"
+    # a folder that cannot be made (even by root): /proc takes no new entries
+    unwritable = Path("/proc/anticipate-datasets")
+    result = runner.invoke(app, ["data", "build", "--sales", str(sales), "--out", str(unwritable)])
+    assert result.exit_code == 2 and "cannot be created" in result.stderr, result.output
+    assert "Traceback" not in result.output
