@@ -45,7 +45,7 @@ class KeyCache:
         # Checks run on threads of their own, handed over at once: a check handed to the event
         # loop (a task, run_in_threadpool) starts only after the loop's backlog, which under a
         # thousand clients is longer than a key's remaining time.
-        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="key-check")
+        self._threads: ThreadPoolExecutor | None = None
 
     async def verified(self, plaintext: str) -> keys.ApiKey | None:
         """The active key for `plaintext` (from the cache while it is fresh)."""
@@ -64,8 +64,11 @@ class KeyCache:
         self._keys.clear()
 
     def close(self) -> None:
-        """Stop the check threads."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """Stop the check threads (a later check starts new ones: the app may serve again)."""
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
 
     def _check(self, digest: str, plaintext: str) -> Future[keys.ApiKey | None]:
         """The check in flight for `digest`, started if there is none."""
@@ -73,6 +76,8 @@ class KeyCache:
             check = self._checks.get(digest)
             started = check is None
             if check is None:
+                if self._threads is None:
+                    self._threads = ThreadPoolExecutor(2, thread_name_prefix="key-check")
                 check = self._threads.submit(self._verify_now, digest, plaintext)
                 self._checks[digest] = check
         if started:  # outside the lock: a check already done runs the callback right here

@@ -39,7 +39,7 @@ log = logging.getLogger("anticipate.serving")
 T = TypeVar("T")
 
 #: How much lower the write process runs than the API's process (see `os.nice`).
-WRITER_NICENESS = 10
+WRITER_NICENESS = 5
 #: The child's engine (one per child process, made by `_open`).
 _ENGINE: Engine | None = None
 
@@ -111,6 +111,9 @@ def _open(database_url: str) -> None:
     end_with_parent()
     logging.basicConfig(level=logging.INFO)
     _ENGINE = make_engine(database_url)
+    # what every call needs, imported now: the first served batch should not wait for pandas
+    import serving.jobs_store
+    import serving.ledger  # noqa: F401
 
 
 def end_with_parent(every_s: float = 0.5) -> None:

@@ -104,7 +104,7 @@ def served_history(
 ) -> ForecastHistoryResponse:
     """Exactly what was served for a series up to `as_of`, with which model version."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    service.writer.flush(5.0)  # what was answered is in the audit trail
+    service.writer.flush(15.0)  # what was answered is in the audit trail
     served = ledger.served_history(service.engine, unique_id, pd.Timestamp(as_of))
     forecasts = []
     if len(served):
