@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
-import multiprocessing
-import os
 import pickle
-import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +39,7 @@ from serving import ledger
 from serving.engine import make_engine
 from serving.forecasting import history_stats_of
 from serving.state import LiveModel
-from serving.write_process import end_with_parent
+from serving.write_process import become_child, child_pool
 from training.parallel import in_process
 
 log = logging.getLogger("anticipate.serving")
@@ -165,12 +162,7 @@ class RefitProcess:
     def _ensure(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_open,
-                    initargs=(self.database_url,),
-                )
+                self._pool = child_pool(_open, self.database_url)
             return self._pool
 
 
@@ -180,13 +172,9 @@ def _bare(live: LiveModel) -> LiveModel:
 
 
 def _open(database_url: str) -> None:
-    """In the child: the parent decides when it stops; below the API's priority; an engine."""
+    """In the child: below the API's priority, ending with it; an engine."""
     global _ENGINE
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.nice(REFIT_NICENESS)
-    end_with_parent()
-    logging.basicConfig(level=logging.INFO)
+    become_child(REFIT_NICENESS)
     _ENGINE = make_engine(database_url)
 
 

@@ -91,29 +91,40 @@ class WriteProcess:
     def _ensure(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_open,
-                    initargs=(self.database_url,),
-                )
+                self._pool = child_pool(_open, self.database_url)
             return self._pool
 
 
 def _open(database_url: str) -> None:
     """In the child: leave stopping to the parent (which flushes first), open the engine."""
     global _ENGINE
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Below the API's process: when both want a core, answering forecasts comes first (a post
     # of actuals may wait some milliseconds more; a forecast should not).
-    os.nice(WRITER_NICENESS)
-    end_with_parent()
-    logging.basicConfig(level=logging.INFO)
+    become_child(WRITER_NICENESS)
     _ENGINE = make_engine(database_url)
     # what every call needs, imported now: the first served batch should not wait for pandas
     import serving.jobs_store
     import serving.ledger  # noqa: F401
+
+
+def child_pool(initializer: Callable[..., None], *initargs: Any) -> ProcessPoolExecutor:
+    """A pool of one spawned worker (spawn: a fork of a threaded server is unsafe)."""
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )
+
+
+def become_child(niceness: int) -> None:
+    """In a child, first: stopping is the parent's call (it flushes first), a lower priority,
+    an exit with the parent, and log lines on stderr."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(niceness)
+    end_with_parent()
+    logging.basicConfig(level=logging.INFO)
 
 
 def end_with_parent(every_s: float = 0.5) -> None:
