@@ -1,7 +1,8 @@
 """The champion holder: loads registered versions from the MLflow registry and swaps them safely.
 
 The only serving module that talks to MLflow. A version that fails to load leaves the previous
-snapshot in place and says why in `last_error` (shown by /ready and the reload answer).
+snapshot in place and says why in `last_error` (shown by /ready and the reload answer); at
+start-up the newest earlier champion that loads serves instead, and /ready says `degraded`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from serving.model_files import diagnose
 from serving.snapshots import Snapshot, SnapshotStore
 from serving.state import LiveModel
 from training.pyfunc import ForecastBundle
@@ -51,6 +53,11 @@ class ModelHolder:
         self._current: LiveModel | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        #: Why the champion is not what serves (it does not load), or None when it is.
+        self.degraded: str | None = None
+        #: Versions that failed to load, with the reason (polls skip them; reload retries).
+        self.failures: dict[str, str] = {}
+        self._warned: set[str] = set()
         self.last_check: float | None = None
 
     @property
@@ -72,61 +79,144 @@ class ModelHolder:
     ) -> bool:
         """Load `version` (the champion when None); True if the served model changed.
 
-        On any failure the previous model stays and the error is kept in `last_error`.
+        On any failure the previous model stays and the reason is kept in `last_error`. When
+        nothing serves yet (start-up), the newest earlier champion that loads serves instead and
+        `degraded` says why: a damaged new version must not leave the service without a model.
         """
-        import mlflow
-
         with self._lock:
             self.last_check = time.time()
-            try:
-                version = version or self.champion_version()
-                if version is None:
-                    raise LookupError(f"{self.name} has no champion version yet")
-                if self._current is not None and self._current.version == version:
-                    self.last_error = None
-                    return False
-                with using_store(self.client), _sys_path_kept():
-                    loaded = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
-                bundle: ForecastBundle = loaded.unwrap_python_model().bundle
-                if bundle.history is None:
-                    raise ValueError(
-                        f"{self.name} version {version} was registered without its history; "
-                        "retrain it with this version of anticipate"
-                    )
-                run_id = self.client.get_model_version(self.name, version).run_id
-                live = LiveModel(self.name, version, run_id, bundle, bundle.model, bundle.history)
-                snapshot = (
-                    self.snapshots.load(self.name, version, run_id, self.actuals_mark())
-                    if self.snapshots
-                    else None
-                )
-                if snapshot is not None:
-                    live = replace(live, model=snapshot.model, history=snapshot.history)
-                moved = 0
-                if actuals is not None:
-                    recent = actuals(live.last_ds.min())
-                    if not recent.empty:
-                        live, moved = live.moved_forward(recent)
-                _ = live.precomputed
-                if self.prepare is not None:
-                    self.prepare(live)
-            except Exception as err:  # keep serving the previous model, report why
-                self.last_error = f"{type(err).__name__}: {err}"
-                log.exception("loading %s version %s failed", self.name, version)
+            wanted = version or self.champion_version()
+            if wanted is None:
+                self.last_error = f"{self.name} has no champion version yet"
                 return False
-            self._current = live
+            if self._current is not None and self._current.version == wanted:
+                self.last_error = None
+                self.degraded = None
+                return False
+            try:
+                live, snapshot, moved = self._load_version(wanted, actuals)
+            except Exception as err:  # keep serving the previous model, report why
+                self.last_error = self._failed(wanted, err)
+                if self._current is not None:
+                    self.degraded = (
+                        f"{self.last_error}; still serving version {self._current.version}"
+                    )
+                    self._warn_once(f"the champion does not load: {self.degraded}")
+                    return False
+                if self._fall_back(wanted, actuals):
+                    self._warn_once(f"the champion does not load: {self.degraded}")
+                    return True
+                self._warn_once(
+                    f"the champion does not load, nor any earlier one: {self.last_error}"
+                )
+                return False
+            self._serve(live, snapshot, moved)
             self.last_error = None
-            self.load_info = {"snapshot": snapshot is not None, "moved_at_load": moved}
-            log.info(
-                "serving %s version %s (snapshot: %s, refitted at load: %d series)",
-                self.name,
-                version,
-                "yes" if snapshot is not None else "no",
-                moved,
-            )
-            if moved:
-                self._save(live)
+            self.degraded = None
             return True
+
+    def known_broken(self, version: str) -> bool:
+        """True when `version` failed to load before (polls do not retry it; a reload does)."""
+        return version in self.failures
+
+    def _load_version(
+        self, version: str, actuals: Callable[[pd.Timestamp], pd.DataFrame] | None
+    ) -> tuple[LiveModel, Snapshot | None, int]:
+        """Load one registered version, from its snapshot when there is one, moved forward."""
+        import mlflow
+
+        with using_store(self.client), _sys_path_kept():
+            loaded = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
+        bundle: ForecastBundle = loaded.unwrap_python_model().bundle
+        if bundle.history is None:
+            raise ValueError(
+                f"{self.name} version {version} was registered without its history; "
+                "retrain it with this version of anticipate"
+            )
+        run_id = self.client.get_model_version(self.name, version).run_id
+        live = LiveModel(self.name, version, run_id, bundle, bundle.model, bundle.history)
+        snapshot = (
+            self.snapshots.load(self.name, version, run_id, self.actuals_mark())
+            if self.snapshots
+            else None
+        )
+        if snapshot is not None:
+            live = replace(live, model=snapshot.model, history=snapshot.history)
+        moved = 0
+        if actuals is not None:
+            recent = actuals(live.last_ds.min())
+            if not recent.empty:
+                live, moved = live.moved_forward(recent)
+        _ = live.precomputed
+        if self.prepare is not None:
+            self.prepare(live)
+        return live, snapshot, moved
+
+    def _serve(self, live: LiveModel, snapshot: Snapshot | None, moved: int) -> None:
+        self._current = live
+        self.failures.pop(live.version, None)
+        self.load_info = {"snapshot": snapshot is not None, "moved_at_load": moved}
+        log.info(
+            "serving %s version %s (snapshot: %s, refitted at load: %d series)",
+            self.name,
+            live.version,
+            "yes" if snapshot is not None else "no",
+            moved,
+        )
+        if moved:
+            self._save(live)
+
+    def _failed(self, version: str, err: Exception) -> str:
+        """Name what is wrong with `version`; one log line the first time it fails."""
+        try:
+            source = self.client.get_model_version(self.name, version).source
+            message = diagnose(self.name, version, source, err)
+        except Exception:  # the registry itself is the problem
+            message = f"{self.name} version {version}: {type(err).__name__}: {err}"
+        if self.failures.get(version) != message:
+            log.debug("loading %s version %s failed", self.name, version, exc_info=err)
+        self.failures[version] = message
+        return message
+
+    def _warn_once(self, message: str) -> None:
+        """Log a load problem once per distinct message (polls repeat the same state)."""
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
+
+    def _fall_back(
+        self, broken: str, actuals: Callable[[pd.Timestamp], pd.DataFrame] | None
+    ) -> bool:
+        """Serve the newest earlier champion that loads; True when one does."""
+        for version in self._earlier_champions(broken):
+            try:
+                live, snapshot, moved = self._load_version(version, actuals)
+            except Exception as err:
+                self._failed(version, err)
+                continue
+            self._serve(live, snapshot, moved)
+            self.degraded = (
+                f"{self.last_error}; serving version {version}, the newest earlier champion "
+                "that loads"
+            )
+            return True
+        self.degraded = None
+        return False
+
+    def _earlier_champions(self, broken: str) -> list[str]:
+        """Versions before `broken` that passed the gate (or were forced in), newest first."""
+        try:
+            versions = self.client.search_model_versions(f"name='{self.name}'")
+        except MlflowException:
+            return []
+        earlier = [
+            v
+            for v in versions
+            if str(v.version).isdigit()
+            and int(v.version) < int(broken)
+            and (v.tags.get("gate.decision") == "promoted" or v.tags.get("gate.forced") == "True")
+        ]
+        return [str(v.version) for v in sorted(earlier, key=lambda v: -int(v.version))]
 
     def move_forward(self, actuals: pd.DataFrame) -> int:
         """Apply known actuals to the served model; returns how many series moved."""

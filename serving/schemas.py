@@ -354,7 +354,8 @@ class ReloadResponse(BaseModel):
 class Health(BaseModel):
     """Liveness or readiness, with the reasons when not ready."""
 
-    status: Literal["ok", "not ready"]
+    #: "degraded": serving, but not the champion (it does not load; `checks.champion` says why).
+    status: Literal["ok", "degraded", "not ready"]
     model_version: str | None = None
     checks: dict[str, str] = Field(default_factory=dict)
 

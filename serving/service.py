@@ -127,7 +127,8 @@ class Service:
         """Follow the champion alias and actuals posted through other workers."""
         version = self.holder.champion_version()
         current = self.holder.current
-        if version is not None and (current is None or current.version != version):
+        changed = version is not None and (current is None or current.version != version)
+        if changed and not self.holder.known_broken(version):  # a reload retries a broken one
             self.load(version)
         posted, self.actuals_mark = ledger.actuals_since(self.engine, self.actuals_mark)
         if not posted.empty:  # through any worker: only those series are recomputed

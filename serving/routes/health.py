@@ -23,7 +23,11 @@ async def health(service: ServiceDep) -> Health:
 
 @router.get("/ready", response_model=Health, responses={503: {"model": Health}})
 async def ready(service: ServiceDep) -> Response:
-    """Readiness: a model is loaded and the ledger database answers."""
+    """Readiness: a model is loaded and the ledger database answers.
+
+    200 "degraded" when the served model is not the champion because the champion does not
+    load (an earlier one serves; `checks.champion` names the version, the file and the fault).
+    """
     checks = {}
     live = service.holder.current
     checks["model"] = (
@@ -40,8 +44,11 @@ async def ready(service: ServiceDep) -> Response:
         checks["snapshot"] = "used" if info.get("snapshot") else "none"
         checks["refitted_at_load"] = str(info.get("moved_at_load", 0))
     ok = live is not None and checks["database"] == "ok"
+    degraded = service.holder.degraded
+    if degraded:
+        checks["champion"] = degraded
     body = Health(
-        status="ok" if ok else "not ready",
+        status=("degraded" if degraded else "ok") if ok else "not ready",
         model_version=live.version if live else None,
         checks=checks,
     )
