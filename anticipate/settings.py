@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="A request's line and headers must arrive within this many seconds of the "
+        "connection opening (or of its first byte on a kept-alive one); else 408 and close.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="A request's body must arrive within this many seconds of its headers; "
+        "else 408 and close.",
+    )
     log_level: str = "INFO"
     cors_origins: list[str] = Field(
         default_factory=list,

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from anticipate.cli.output import console
-from anticipate.settings import get_settings
+from anticipate.settings import Settings, get_settings
+
+#: Idle seconds between requests before uvicorn closes a kept-alive connection (its default).
+KEEP_ALIVE_SECONDS = 5
+
+
+def http_protocol(settings: Settings) -> Callable[..., asyncio.Protocol]:
+    """uvicorn's HTTP protocol with the settings' header and body deadlines for slow clients."""
+    from serving.slow_clients import slow_client_protocol
+
+    return slow_client_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds)
 
 
 def serve(
@@ -36,4 +48,6 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        http=http_protocol(settings),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
