@@ -28,6 +28,10 @@ from training.tracking import using_store
 
 log = logging.getLogger("anticipate.serving")
 
+#: Reads the actuals that may change a snapshot reflecting the ledger up to a mark (None: the
+#: registered history): the frame (None when nothing changed) and the mark it reflects.
+ReadActuals = Callable[[LiveModel, int | None], tuple[pd.DataFrame | None, int]]
+
 
 class ModelHolder:
     """Holds the current LiveModel of a registered model name and swaps it safely."""
@@ -58,6 +62,9 @@ class ModelHolder:
         #: Versions that failed to load, with the reason (polls skip them; reload retries).
         self.failures: dict[str, str] = {}
         self._warned: set[str] = set()
+        #: The ledger's actuals revision the served history reflects (saved with snapshots).
+        self.applied_mark = 0
+        self._loaded_mark = 0
         self.last_check: float | None = None
 
     @property
@@ -75,7 +82,7 @@ class ModelHolder:
     def load(
         self,
         version: str | None = None,
-        actuals: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
+        actuals: ReadActuals | None = None,
     ) -> bool:
         """Load `version` (the champion when None); True if the served model changed.
 
@@ -120,7 +127,7 @@ class ModelHolder:
         return version in self.failures
 
     def _load_version(
-        self, version: str, actuals: Callable[[pd.Timestamp], pd.DataFrame] | None
+        self, version: str, actuals: ReadActuals | None
     ) -> tuple[LiveModel, Snapshot | None, int]:
         """Load one registered version, from its snapshot when there is one, moved forward."""
         import mlflow
@@ -140,20 +147,24 @@ class ModelHolder:
             if self.snapshots
             else None
         )
+        mark = None
         if snapshot is not None:
             live = replace(live, model=snapshot.model, history=snapshot.history)
+            mark = snapshot.actuals_mark
         moved = 0
         if actuals is not None:
-            recent = actuals(live.last_ds.min())
-            if not recent.empty:
+            recent, mark = actuals(live, mark)
+            if recent is not None and not recent.empty:
                 live, moved = live.moved_forward(recent)
         _ = live.precomputed
         if self.prepare is not None:
             self.prepare(live)
+        self._loaded_mark = mark or 0
         return live, snapshot, moved
 
     def _serve(self, live: LiveModel, snapshot: Snapshot | None, moved: int) -> None:
         self._current = live
+        self.applied_mark = self._loaded_mark
         self.failures.pop(live.version, None)
         self.load_info = {"snapshot": snapshot is not None, "moved_at_load": moved}
         log.info(
@@ -170,7 +181,7 @@ class ModelHolder:
         """Name what is wrong with `version`; one log line the first time it fails."""
         try:
             source = self.client.get_model_version(self.name, version).source
-            message = diagnose(self.name, version, source, err)
+            message = diagnose(self.name, version, source, err, download=_download)
         except Exception:  # the registry itself is the problem
             message = f"{self.name} version {version}: {type(err).__name__}: {err}"
         if self.failures.get(version) != message:
@@ -184,9 +195,7 @@ class ModelHolder:
             self._warned.add(message)
             log.warning("%s", message)
 
-    def _fall_back(
-        self, broken: str, actuals: Callable[[pd.Timestamp], pd.DataFrame] | None
-    ) -> bool:
+    def _fall_back(self, broken: str, actuals: ReadActuals | None) -> bool:
         """Serve the newest earlier champion that loads; True when one does."""
         for version in self._earlier_champions(broken):
             try:
@@ -218,13 +227,15 @@ class ModelHolder:
         ]
         return [str(v.version) for v in sorted(earlier, key=lambda v: -int(v.version))]
 
-    def move_forward(self, actuals: pd.DataFrame) -> int:
-        """Apply known actuals to the served model; returns how many series moved."""
+    def move_forward(self, actuals: pd.DataFrame | None, mark: int) -> int:
+        """Apply known actuals (reflecting the ledger up to `mark`) to the served model; returns
+        how many series were refitted."""
         with self._lock:
             current = self._current
             if current is None:
                 return 0
-            live, moved = current.moved_forward(actuals)
+            live, moved = current.moved_forward(actuals) if actuals is not None else (current, 0)
+            self.applied_mark = max(self.applied_mark, mark)
             if moved:
                 _ = live.precomputed
                 if self.prepare is not None:
@@ -233,14 +244,18 @@ class ModelHolder:
                 self._unsaved = True
             return moved
 
-    def swap(self, expected: LiveModel, moved: LiveModel) -> bool:
-        """Serve `moved` (made from `expected` elsewhere) if `expected` is still the current one.
+    def swap(self, expected: LiveModel, moved: LiveModel, mark: int) -> bool:
+        """Serve `moved` (made from `expected` elsewhere, reflecting the actuals up to `mark`)
+        if `expected` is still the current one; `moved` may be `expected` (only the mark moved).
 
         False when another model was loaded meanwhile (then `moved` is dropped).
         """
         with self._lock:
             if self._current is not expected:
                 return False
+            self.applied_mark = max(self.applied_mark, mark)
+            if moved is expected:
+                return True
             if self.prepare is not None:
                 self.prepare(moved)
             self._current = moved
@@ -265,7 +280,7 @@ class ModelHolder:
                     live.model,
                     live.history,
                     ledger=self.snapshots.ledger,
-                    actuals_mark=self.actuals_mark(),
+                    actuals_mark=self.applied_mark,
                 )
             )
             self._unsaved = False
@@ -286,3 +301,10 @@ def _sys_path_kept() -> Iterator[None]:
         yield
     finally:
         sys.path[:] = kept
+
+
+def _download(source: str, folder: str) -> str:
+    """Copy a model version's files from its (remote) artifact store into `folder`."""
+    import mlflow.artifacts
+
+    return str(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder))

@@ -8,6 +8,7 @@ pyfunc model of ours is made of, in the order MLflow reads them, and to say what
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -26,23 +27,25 @@ class ModelFileError(Exception):
         super().__init__(f"{name} version {version}: {file} {what} (in {where})")
 
 
-def diagnose(name: str, version: str, source: str, err: BaseException) -> str:
+def diagnose(
+    name: str,
+    version: str,
+    source: str,
+    err: BaseException,
+    download: Callable[[str, str], str] | None = None,
+) -> str:
     """A message naming the version, the damaged file and what is wrong with it.
 
-    `source` is the version's artifact location; `err` what loading it raised. When every file
-    reads, the message is `err` itself, prefixed with the version.
+    `source` is the version's artifact location; `err` what loading it raised; `download`
+    copies a remote source into a folder (the champion holder passes MLflow's). When every
+    file reads, the message is `err` itself, prefixed with the version.
     """
     try:
         folder = _local_folder(source)
-        if folder is None:
+        if folder is None and download is not None:
             with tempfile.TemporaryDirectory() as scratch:
-                import mlflow.artifacts
-
-                downloaded = Path(
-                    mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch)
-                )
-                check_files(name, version, downloaded, where=source)
-        else:
+                check_files(name, version, Path(download(source, scratch)), where=source)
+        elif folder is not None:
             check_files(name, version, folder, where=str(folder))
     except ModelFileError as found:
         return str(found)

@@ -12,7 +12,11 @@ already holds, and the history as the rows it gained (a whole copy took 70 ms to
 and that long every forecast waited).
 
     refits = RefitProcess(database_url)
-    moved, count = refits.move_forward(current)   # a new LiveModel, or `current` and 0
+    moved, count, mark = refits.move_forward(current, mark)   # `current`, 0 when nothing moved
+
+`mark` is the ledger's actuals revision the served history reflects: a round reads nothing when
+no actual was inserted or corrected after it, and otherwise the actuals from the earliest day
+that changed (`actuals_to_apply`, also used at load and without child processes).
 
 The child is given the snapshot once per model (and again if it died); after that each round
 sends nothing but a request. It runs at a lower priority than the API's process.
@@ -38,7 +42,7 @@ from threadpoolctl import threadpool_limits
 from serving import ledger
 from serving.engine import make_engine
 from serving.forecasting import history_stats_of
-from serving.state import LiveModel
+from serving.state import LiveModel, with_corrections
 from serving.write_process import become_child, child_pool
 from training.parallel import in_process
 
@@ -47,7 +51,14 @@ log = logging.getLogger("anticipate.serving")
 #: How much lower the refit process runs than the API's process (see `os.nice`).
 REFIT_NICENESS = 10
 #: Cached values of a snapshot that depend only on its registered bundle: kept across a move.
-OF_BUNDLE = ("hierarchy_levels", "level_of", "parents", "_expected_by_series", "_backtest")
+OF_BUNDLE = (
+    "hierarchy_levels",
+    "level_of",
+    "parents",
+    "trained_last_ds",
+    "_expected_by_series",
+    "_backtest",
+)
 #: Cached values that depend on the history: computed by the child, sent with the move.
 OF_HISTORY = ("precomputed", "last_ds", "origin_of", "_history_stats")
 
@@ -59,6 +70,7 @@ SHARED_PACKAGES = ("sklearn", "statsmodels", "numpy", "pandas")
 
 _ENGINE: Engine | None = None
 _LIVE: LiveModel | None = None
+_MARK: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,28 @@ class Moved:
     count: int
     model: bytes
     extra: pd.DataFrame
+    corrected: pd.DataFrame
     derived: dict[str, Any]
+
+
+def actuals_to_apply(
+    engine: Engine, live: LiveModel, mark: int | None
+) -> tuple[pd.DataFrame | None, int]:
+    """The actuals that may change `live` (None: nothing changed), and the mark they reflect.
+
+    `mark` None: `live` holds the registered history, so every actual after it may apply.
+    Otherwise only rows inserted or corrected after `mark` are news: the read starts at the
+    earliest day they touch, or at the earliest series' last date when that is before (rows
+    that continue a series may need rows posted earlier, across a gap now filled).
+    """
+    if mark is None:
+        newest = ledger.actuals_mark(engine)  # read first: a later post is read again, not lost
+        return ledger.actuals_frame(engine, after=live.last_ds.min()), newest
+    earliest, newest = ledger.changed_since(engine, mark)
+    if earliest is None:
+        return None, mark
+    after = min(live.last_ds.min(), pd.Timestamp(earliest) - pd.Timedelta(days=1))
+    return ledger.actuals_frame(engine, after=after), newest
 
 
 def shared_leaves(root: Any) -> dict[str, Any]:
@@ -130,14 +163,15 @@ class RefitProcess:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def move_forward(self, current: LiveModel) -> tuple[LiveModel, int]:
-        """`current` moved forward to the ledger's actuals: a new snapshot and how many moved."""
+    def move_forward(self, current: LiveModel, mark: int | None) -> tuple[LiveModel, int, int]:
+        """`current` (reflecting the actuals up to `mark`) moved forward to the ledger's: the
+        new snapshot, how many series were refitted, and the mark it reflects."""
         pool = self._ensure()
         try:
             if self._child_has is not current:
-                pool.submit(_take, _bare(current)).result()
+                pool.submit(_take, _bare(current), mark).result()
                 self._child_has = current
-            moved: Moved | None = pool.submit(_move).result()
+            moved, newest = pool.submit(_move).result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
@@ -145,15 +179,17 @@ class RefitProcess:
             log.error("the refit process died; the next round starts another")
             raise
         if moved is None:
-            return current, 0
+            return current, 0, newest
         model = loads_sharing(moved.model, current.model)
         # appended, not sorted: nothing in this process needs the history in order
-        history = pd.concat([current.history, moved.extra], ignore_index=True)
+        history = pd.concat(
+            [with_corrections(current.history, moved.corrected), moved.extra], ignore_index=True
+        )
         live = replace(current, model=model, history=history, loaded_at=time.time())
         live.__dict__.update({k: current.__dict__[k] for k in OF_BUNDLE if k in current.__dict__})
         live.__dict__.update(moved.derived)
         self._child_has = live
-        return live, moved.count
+        return live, moved.count, newest
 
     def forget(self) -> None:
         """The served snapshot was replaced by other means: send it again next round."""
@@ -178,26 +214,27 @@ def _open(database_url: str) -> None:
     _ENGINE = make_engine(database_url)
 
 
-def _take(live: LiveModel) -> None:
-    global _LIVE
-    _LIVE = live
+def _take(live: LiveModel, mark: int | None) -> None:
+    global _LIVE, _MARK
+    _LIVE, _MARK = live, mark
 
 
-def _move() -> Moved | None:
-    """Move the child's snapshot to the ledger's actuals; what the API needs, or None."""
-    global _LIVE
+def _move() -> tuple[Moved | None, int]:
+    """Move the child's snapshot to the ledger's actuals: what the API needs (None when nothing
+    moved) and the mark the snapshot now reflects."""
+    global _LIVE, _MARK
     assert _ENGINE is not None and _LIVE is not None, "the refit process has no snapshot"
     live = _LIVE
-    actuals = ledger.actuals_frame(_ENGINE, after=live.last_ds.min())
-    if actuals.empty:
-        return None
-    extra = live.new_rows(actuals)
-    if extra.empty:
-        return None
+    actuals, newest = actuals_to_apply(_ENGINE, live, _MARK)
+    changes = live.changes(actuals) if actuals is not None else None
+    if changes is None or changes.empty:
+        _MARK = newest
+        return None, newest
     with threadpool_limits(limits=1), in_process():  # one core: the other is the API's
-        moved, count = live.moved_forward(actuals)
+        moved, count = live.applied(changes)
     _ = moved.precomputed, moved.origin_of
     history_stats_of(moved)
-    _LIVE = moved
+    _LIVE, _MARK = moved, newest
     derived = {k: moved.__dict__[k] for k in OF_HISTORY if k in moved.__dict__}
-    return Moved(count, dumps_sharing(moved.model, live.model), extra, derived)
+    model = dumps_sharing(moved.model, live.model)
+    return Moved(count, model, changes.extra, changes.corrected, derived), newest

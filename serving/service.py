@@ -29,7 +29,7 @@ from serving.forecasting import history_stats_of
 from serving.key_cache import KeyCache
 from serving.ledger_writer import LedgerWriter
 from serving.metrics import ApiMetrics
-from serving.refit_process import RefitProcess
+from serving.refit_process import RefitProcess, actuals_to_apply
 from serving.refresher import Refresher
 from serving.snapshots import SnapshotStore
 from serving.state import LiveModel
@@ -112,7 +112,7 @@ class Service:
     def load(self, version: str | None) -> bool:
         """Load the champion (or `version`), moved forward to the actuals already posted."""
         self.actuals_mark = ledger.actuals_mark(self.engine)
-        changed = self.holder.load(version, actuals=self._actuals_after)
+        changed = self.holder.load(version, actuals=self._actuals_to_apply)
         if changed:
             self.anticipation.clear()
             live = self.holder.current
@@ -139,21 +139,23 @@ class Service:
         current = self.holder.current
         if current is None:
             return 0
+        mark = self.holder.applied_mark
         if self.refits is None:
+            actuals, newest = actuals_to_apply(self.engine, current, mark)
             with threadpool_limits(limits=1), in_process():  # leave the other core to requests
-                return self.holder.move_forward(self._actuals_after(current.last_ds.min()))
-        moved, count = self.refits.move_forward(current)
-        if count and not self.holder.swap(current, moved):
+                return self.holder.move_forward(actuals, newest)
+        moved, count, newest = self.refits.move_forward(current, mark)
+        if not self.holder.swap(current, moved, newest):
             self.refits.forget()  # another model was loaded meanwhile: it is sent next round
             return 0
         return count
 
-    def _actuals_after(self, day: pd.Timestamp) -> pd.DataFrame:
-        """Actuals that can still move the model: those after the earliest series' last date.
-
-        Read from the ledger by date, so start-up and refits read what is new, not everything.
-        """
-        return ledger.actuals_frame(self.engine, after=day)
+    def _actuals_to_apply(
+        self, live: LiveModel, mark: int | None
+    ) -> tuple[pd.DataFrame | None, int]:
+        """At load: the actuals posted or corrected since what `live` reflects (see
+        `actuals_to_apply`); read by date, so a start reads what is new, not everything."""
+        return actuals_to_apply(self.engine, live, mark)
 
     # ------------------------------------------------------------------ the ledger
 

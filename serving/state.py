@@ -75,6 +75,41 @@ class ForecastTable:
 
 
 @dataclass(frozen=True)
+class HistoryChanges:
+    """What new actuals change in a snapshot's history: rows it gains, rows with new values."""
+
+    extra: pd.DataFrame
+    corrected: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.extra.empty and self.corrected.empty
+
+    @property
+    def series(self) -> np.ndarray:
+        """The series to refit: those extended and those corrected."""
+        return pd.unique(np.concatenate([self.extra[ID].to_numpy(), self.corrected[ID].to_numpy()]))
+
+
+def with_corrections(history: pd.DataFrame, corrected: pd.DataFrame) -> pd.DataFrame:
+    """`history` with the values of `corrected` (unique_id, ds, y) on the rows they name.
+
+    Only the rows from the earliest corrected period on are searched, so a correction of the
+    last days costs a scan of one column, not a merge of the whole history.
+    """
+    if corrected.empty:
+        return history
+    days = history[TIME].to_numpy()
+    positions = np.flatnonzero(days >= corrected[TIME].min().to_datetime64())
+    part = history.iloc[positions][[ID, TIME]].assign(_position=positions)
+    hits = part.merge(corrected[[ID, TIME, TARGET]], on=[ID, TIME])
+    out = history.copy()
+    column = out.columns.get_loc(TARGET)
+    out.iloc[hits["_position"].to_numpy(), column] = hits[TARGET].to_numpy()
+    return out
+
+
+@dataclass(frozen=True)
 class LiveModel:
     """One servable state of one registered version: model, history and precomputed forecasts."""
 
@@ -160,22 +195,40 @@ class LiveModel:
             cache[key] = self.forecast_all(horizon, interval_levels)
         return cache[key]
 
-    def moved_forward(self, actuals: pd.DataFrame) -> tuple[LiveModel, int]:
-        """A new snapshot whose series start after their newest contiguous actuals.
+    @cached_property
+    def trained_last_ds(self) -> pd.Series:
+        """Each series' last period in the registered version's training history.
 
-        `actuals` holds every known actual (unique_id, ds, y), bottom series and aggregates.
-        Aggregates are summed from their members for periods where every member is known.
-        Returns the snapshot and how many series moved.
+        Actuals after it reach the model (new or corrected); those of training days wait for
+        the next retrain, after a restart as before one.
         """
-        extra = self.new_rows(actuals)
-        if extra.empty:
+        return self.bundle.history.groupby(ID, sort=False)[TIME].max()
+
+    def moved_forward(self, actuals: pd.DataFrame) -> tuple[LiveModel, int]:
+        """A new snapshot with `actuals` applied: series extended and corrections rewritten.
+
+        `actuals` holds known actuals (unique_id, ds, y), bottom series and aggregates, for
+        every day after some date. Aggregates are summed from their members for periods where
+        every member is known. A series is refitted when its history gains periods that
+        continue it without a gap, or when a period after its training history now has another
+        value. Returns the snapshot and how many series were refitted.
+        """
+        return self.applied(self.changes(actuals))
+
+    def changes(self, actuals: pd.DataFrame) -> HistoryChanges:
+        """What `actuals` change in the history: rows it gains and rows whose value changed."""
+        known = self._with_aggregates(actuals)
+        return HistoryChanges(self._contiguous_new(known), self._corrected(known))
+
+    def applied(self, changes: HistoryChanges) -> tuple[LiveModel, int]:
+        """The snapshot with `changes` made and their series refitted (self when none)."""
+        if changes.empty:
             return self, 0
-        history = (
-            pd.concat([self.history, extra], ignore_index=True)
-            .sort_values([ID, TIME], kind="stable")
-            .reset_index(drop=True)
+        history = pd.concat(
+            [with_corrections(self.history, changes.corrected), changes.extra], ignore_index=True
         )
-        moved = extra[ID].unique()
+        history = history.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
+        moved = changes.series
         panel = history[history[ID].isin(set(moved))]
         model = refreshed(self.model, panel, freq=self.model.freq_)
         return replace(self, model=model, history=history, loaded_at=time.time()), len(moved)
@@ -183,6 +236,23 @@ class LiveModel:
     def new_rows(self, actuals: pd.DataFrame) -> pd.DataFrame:
         """The rows `moved_forward(actuals)` adds to the history (unique_id, ds, y)."""
         return self._contiguous_new(self._with_aggregates(actuals))
+
+    def _corrected(self, known: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `known` for periods the history holds after training, with another value."""
+        if known.empty:
+            return known.iloc[0:0][[ID, TIME, TARGET]]
+        days = self.history[TIME].to_numpy()
+        recent = self.history[days >= known[TIME].min().to_datetime64()]
+        if recent.empty:
+            return known.iloc[0:0][[ID, TIME, TARGET]]
+        both = known[[ID, TIME, TARGET]].merge(
+            recent[[ID, TIME, TARGET]], on=[ID, TIME], suffixes=("", "_held")
+        )
+        trained = self.trained_last_ds.reindex(both[ID]).to_numpy()
+        after_training = both[TIME].to_numpy() > trained
+        differs = ~np.isclose(both[TARGET], both[f"{TARGET}_held"], rtol=1e-12, atol=0.0)
+        out = both.loc[after_training & differs, [ID, TIME, TARGET]]
+        return out.reset_index(drop=True)
 
     def _with_aggregates(self, actuals: pd.DataFrame) -> pd.DataFrame:
         membership = self.bundle.membership

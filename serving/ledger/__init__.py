@@ -3,6 +3,7 @@
     log_served_many(engine, items)         # the server's answers, one transaction per batch
     upsert_actuals(engine, rows)           # -> UpsertResult(..., changed_ids)
     actuals_since(engine, mark)            # -> (actuals changed after mark, new mark)
+    changed_since(engine, mark)            # -> (earliest day changed after mark, new mark)
     accuracy_report(engine, expected=...)  # GET /v1/accuracy, from running sums
     series_anticipation(engine, ids, expected=...)
     prune_served(engine, older_than=...)   # retention; accuracy is kept
@@ -22,6 +23,7 @@ from serving.ledger.actuals import (
     actuals_frame,
     actuals_mark,
     actuals_since,
+    changed_since,
     upsert_actuals,
 )
 from serving.ledger.backtest import Backtest
@@ -50,6 +52,7 @@ __all__ = [
     "actuals_frame",
     "actuals_mark",
     "actuals_since",
+    "changed_since",
     "ledger_counts",
     "log_forecasts",
     "log_served",

@@ -265,3 +265,16 @@ def actuals_since(engine: Engine, mark: int) -> tuple[pd.DataFrame, int]:
         rows = list(connection.execute(query))
     newest = max((row[3] for row in rows), default=int(mark))
     return _panel([row[:3] for row in rows]), int(newest)
+
+
+def changed_since(engine: Engine, mark: int) -> tuple[date | None, int]:
+    """The earliest day of the actuals inserted or corrected after `mark` (None: none were),
+    and the mark to ask with next; two aggregates, no rows sent."""
+    query = select(func.min(Actual.ds), func.max(Actual.revision)).where(
+        Actual.revision > int(mark)
+    )
+    with engine.connect() as connection:
+        earliest, newest = connection.execute(query).one()
+    if earliest is None:
+        return None, int(mark)
+    return pd.Timestamp(earliest).date(), int(newest)

@@ -12,7 +12,7 @@ from live_store import Api, Store, settings_for
 
 from features.storage import read_trend_dataset
 from serving.app import create_app
-from serving.db import make_engine
+from serving.db import make_engine, migrate
 from serving.keys import create_key
 
 pytestmark = pytest.mark.slow
@@ -147,3 +147,67 @@ def test_a_restart_serves_the_moved_model_from_its_snapshot(store: Store, tmp_pa
         key = {"X-API-Key": create_key(make_engine(other.database_url), "viewer")[1]}
         fresh = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key).json()
     assert fresh["forecasts"][0]["origin"] == first["forecasts"][0]["origin"]
+
+
+def test_a_corrected_actual_reaches_the_model_as_after_a_restart(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 4: y=5 for a series' next day, then y=5000 for the same day: the served
+    forecast changes at once, and equals what a restarted server serves (from its snapshot, and
+    from the registry without one); a correction posted while no server ran is applied too."""
+    settings = settings_for(store, tmp_path / "ledger.db")
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    key = {"X-API-Key": create_key(engine, "admin")[1]}
+
+    def forecast(client: TestClient, uid: str) -> dict:
+        answer = client.post("/v1/forecasts", json={"unique_ids": [uid]}, headers=key)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["forecasts"][0]
+
+    def post(client: TestClient, rows: list[dict]) -> dict:
+        answer = client.post("/v1/actuals", json={"rows": rows}, headers=key)
+        assert answer.status_code == 200, answer.text
+        assert client.app.state.service.refresher.wait_idle(60)
+        job = client.get(answer.json()["refresh_href"], headers=key).json()
+        assert job["status"] == "succeeded", job
+        return {**answer.json(), "moved": job["result"]["moved_series"]}
+
+    with TestClient(create_app(settings)) as client:
+        uid = client.get("/v1/series?level=series&limit=1", headers=key).json()["items"][0]
+        uid = uid["unique_id"]
+        day = forecast(client, uid)["points"][0]["ds"]
+        first = post(client, [{"unique_id": uid, "ds": day, "y": 5}])
+        assert first["inserted"] == 1 and first["moved"] >= 1
+        low = forecast(client, uid)
+        corrected = post(client, [{"unique_id": uid, "ds": day, "y": 5000}])
+        assert corrected["updated"] == 1 and corrected["moved"] >= 1
+        high = forecast(client, uid)
+        # the store aggregate holds the corrected member too
+        store_id = next(iter(client.app.state.service.holder.current.parents_of([uid])))
+        served_store = forecast(client, store_id)
+    assert high["origin"] == low["origin"] == day
+    assert high["points"][0]["yhat"] > low["points"][0]["yhat"]
+
+    with TestClient(create_app(settings)) as client:  # from the snapshot written at stop
+        assert client.get("/ready").json()["checks"]["snapshot"] == "used"
+        assert forecast(client, uid)["points"] == high["points"]
+        assert forecast(client, store_id)["points"] == served_store["points"]
+    for snapshot in settings.snapshot_dir.iterdir():
+        snapshot.unlink()
+    with TestClient(create_app(settings)) as client:  # from the registry and the ledger
+        assert client.get("/ready").json()["checks"]["snapshot"] == "none"
+        again = forecast(client, uid)
+    assert again["origin"] == day
+    for a, b in zip(again["points"], high["points"], strict=True):
+        assert a["yhat"] == pytest.approx(b["yhat"], rel=1e-9)
+
+    # a correction made while no server ran (another worker, a script) is applied at start
+    from serving import ledger
+
+    ledger.upsert_actuals(
+        engine, pd.DataFrame({"unique_id": [uid], "ds": [pd.Timestamp(day)], "y": [5.0]})
+    )
+    engine.dispose()
+    with TestClient(create_app(settings)) as client:  # the snapshot is behind the ledger now
+        back = forecast(client, uid)
+    for a, b in zip(back["points"], low["points"], strict=True):
+        assert a["yhat"] == pytest.approx(b["yhat"], rel=1e-9)

@@ -13,7 +13,7 @@ from serving import ledger
 from serving.champion import ModelHolder
 from serving.db import make_engine, migrate
 from serving.forecasting import history_stats_of
-from serving.refit_process import RefitProcess, dumps_sharing, loads_sharing
+from serving.refit_process import RefitProcess, actuals_to_apply, dumps_sharing, loads_sharing
 from tests.serving.live_store import MODEL, Store
 
 
@@ -44,18 +44,35 @@ def test_a_move_in_the_child_equals_one_in_process_and_travels_small(
         first = _next_days(live, 2)
         ledger.upsert_actuals(engine, first)
         here, count_here = live.moved_forward(first)
-        there, count_there = refits.move_forward(live)
+        there, count_there, mark = refits.move_forward(live, None)
         assert count_there == count_here == len(live.level_of)
+        assert mark == ledger.actuals_mark(engine)
         _same_service(here, there)
 
         # a second round starts from the child's moved copy: only what is new is sent
         second = _next_days(there, 1)
         ledger.upsert_actuals(engine, second)
         here2, _ = here.moved_forward(second)
-        there2, count = refits.move_forward(there)
+        there2, count, mark = refits.move_forward(there, mark)
         assert count == len(live.level_of)
         _same_service(here2, there2)
-        assert refits.move_forward(there2) == (there2, 0)  # nothing new: nothing moves
+        assert refits.move_forward(there2, mark) == (there2, 0, mark)  # nothing new: no move
+
+        # a correction of a day already applied refits that series and the aggregates of it
+        corrected = first.iloc[[0]].assign(**{TARGET: 5000.0})
+        ledger.upsert_actuals(engine, corrected)
+        actuals, _ = actuals_to_apply(engine, here2, mark)
+        assert actuals is not None
+        here3, count_here = here2.moved_forward(actuals)
+        there3, count, mark = refits.move_forward(there2, mark)
+        uid = str(corrected[ID].iloc[0])
+        assert count == count_here == 1 + len(live.parents_of([uid]))
+        _same_service(here3, there3)
+        held = there3.history.set_index([ID, TIME])[TARGET]
+        assert held[(uid, corrected[TIME].iloc[0])] == 5000.0
+        assert not np.array_equal(
+            here2.forecast([uid], 7, [80])["yhat"], here3.forecast([uid], 7, [80])["yhat"]
+        )
     finally:
         refits.stop()
         engine.dispose()
