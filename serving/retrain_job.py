@@ -31,6 +31,14 @@ class _Running:
     job_id: str | None = None
 
 
+def wait_for_retrain(seconds: float) -> bool:
+    """Wait until no retraining runs in this process; False if one still runs after `seconds`."""
+    if not _Running.lock.acquire(timeout=seconds):
+        return False
+    _Running.lock.release()
+    return True
+
+
 def start_retrain(service: Service) -> str:
     """Create the job and start its thread; refuse when one is already running."""
     if not _Running.lock.acquire(blocking=False):

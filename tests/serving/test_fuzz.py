@@ -7,6 +7,9 @@ Acceptance: "Every client mistake gets a 4xx with a JSON body naming the field; 
   see it, and once from a copy whose series ids and levels are the model's own, so that the
   fuzzer also reaches the success paths (a random string is never a known series).
 - A smaller run without a key: every /v1 operation must refuse with 401 and a JSON error body.
+- Every operation, the two that start work included, with a viewer's and a writer's key: those
+  above the role answer 403 (JSON), the others as with an admin key. Retrain and reload are also
+  fuzzed with the admin key (a retrain of the small test model; one at a time, others get 409).
 
 The cases generated per operation are printed at the end of the module (`-s` or `-rP` shows it).
 """
@@ -35,11 +38,32 @@ from schemathesis.specs.openapi.checks import (
 from serving.app import create_app
 from serving.db import make_engine, migrate
 from serving.keys import create_key
+from serving.retrain_job import wait_for_retrain
 
 pytestmark = pytest.mark.slow
 
 # Cases run per test and operation, printed when the module's app is torn down.
 CASES: Counter[str] = Counter()
+
+ROLES = ("viewer", "writer", "admin")
+#: The role each operation needs, None for the probes (a test checks this covers exactly the
+#: app's operations).
+NEEDS: dict[str, str | None] = {
+    "GET /health": None,
+    "GET /ready": None,
+    "GET /metrics": None,
+    "GET /v1/series": "viewer",
+    "GET /v1/series/{unique_id}": "viewer",
+    "POST /v1/forecasts": "viewer",
+    "POST /v1/forecasts/adhoc": "viewer",
+    "GET /v1/forecasts/history": "viewer",
+    "GET /v1/accuracy": "viewer",
+    "GET /v1/jobs": "viewer",
+    "GET /v1/jobs/{job_id}": "viewer",
+    "POST /v1/actuals": "writer",
+    "POST /v1/admin/reload": "admin",
+    "POST /v1/retrain": "admin",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -60,11 +84,13 @@ def fuzz_app(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     database = tmp_path_factory.mktemp("fuzz") / "ledger.db"
     engine = make_engine(f"sqlite:///{database}")
     migrate(engine)
-    _, admin = create_key(engine, "admin", "fuzz admin")
+    app_keys = {role: create_key(engine, role, f"fuzz {role}")[1] for role in ROLES}
     engine.dispose()
     app = create_app(settings_for(store, database))
-    app.state.fuzz_admin_key = admin
+    app.state.fuzz_admin_key = app_keys["admin"]
+    app.state.fuzz_keys = app_keys
     yield app
+    assert wait_for_retrain(180), "a fuzzed retrain outlived the module's tests"
     shutdown_lifespans()  # schemathesis would otherwise keep the app running until exit
     print(f"\nfuzz cases: {dict(sorted(CASES.items()))}, total {CASES.total()}")
 
@@ -200,3 +226,59 @@ def test_every_v1_operation_refuses_a_request_without_a_key(case: schemathesis.C
         f"{case.operation.label} answered {response.status_code} without a key: {body}\n"
         f"{case.as_curl_command()}"
     )
+
+
+def test_the_role_table_covers_every_operation(fuzz_app: FastAPI) -> None:
+    published = {
+        f"{method.upper()} {path}"
+        for path, operations in fuzz_app.openapi()["paths"].items()
+        for method in operations
+    }
+    assert published == set(NEEDS)
+
+
+def _role_checked(case: schemathesis.Case, role: str, fuzz_app: FastAPI) -> None:
+    """Call `case` with `role`'s key: 403 above the role, the usual checks within it."""
+    label = f"{case.operation.method.upper()} {case.operation.path}"
+    CASES[f"{role} {case.operation.label}"] += 1
+    headers = {"X-API-Key": fuzz_app.state.fuzz_keys[role]}
+    needed = NEEDS[label]
+    if needed is None or ROLES.index(role) >= ROLES.index(needed):
+        case.call_and_validate(headers=headers, checks=CHECKS)
+        return
+    response = case.call(headers=headers)
+    body = _json_error(response)
+    allowed = {403} if case.method.upper() == case.operation.method.upper() else {405}
+    if allowed == {403} and not _sent_json(response):
+        allowed.add(400)  # a body that is not JSON is refused before the key's role is checked
+    assert response.status_code in allowed, (
+        f"{label} answered {response.status_code} to a {role} key: {body}\n{case.as_curl_command()}"
+    )
+
+
+every_operation = schemathesis.pytest.from_fixture("known_series_schema")
+starting_work = schemathesis.pytest.from_fixture("known_series_schema").include(**STARTS_WORK)
+
+
+@NUMPY_OVERFLOW
+@settings(FUZZ, max_examples=10)
+@every_operation.parametrize()
+def test_a_viewer_key_reads_and_is_refused_the_rest(
+    case: schemathesis.Case, fuzz_app: FastAPI
+) -> None:
+    _role_checked(case, "viewer", fuzz_app)
+
+
+@NUMPY_OVERFLOW
+@settings(FUZZ, max_examples=10)
+@every_operation.parametrize()
+def test_a_writer_key_posts_actuals_and_is_refused_admin_work(
+    case: schemathesis.Case, fuzz_app: FastAPI
+) -> None:
+    _role_checked(case, "writer", fuzz_app)
+
+
+@settings(FUZZ, max_examples=6)
+@starting_work.parametrize()
+def test_retrain_and_reload_with_an_admin_key(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
+    _role_checked(case, "admin", fuzz_app)
