@@ -105,7 +105,10 @@ def _ends_early(err: BaseException) -> bool:
     if isinstance(err, EOFError):
         return True
     text = str(err)
-    return "EOF" in text or "ran out of input" in text.lower() or "truncated" in text.lower()
+    lowered = text.lower()
+    return "EOF" in text or any(
+        sign in lowered for sign in ("ran out of input", "truncated", "exhausted", "end of")
+    )
 
 
 def _local_folder(source: str) -> Path | None:
