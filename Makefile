@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DIR ?= data/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean mlflow-ui
+.PHONY: venv demo test lint format bench soak clean mlflow-ui
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ bench: venv
 	$(BIN)/python -m benchmarks.m3 --n-jobs 2
 	$(BIN)/python -m benchmarks.scale --n-jobs 2
 	$(BIN)/python -m benchmarks.api
+
+# Crash durability and soak (issue 10), not part of test or bench: 50 kill -9 cycles during
+# actuals posts, 5 minutes of mixed load at 100 req/s; writes benchmarks/results/reliability.md.
+soak: venv
+	$(BIN)/python -m benchmarks.reliability
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
