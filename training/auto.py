@@ -24,10 +24,11 @@ from sklearn.base import clone
 from features.exog import default_plan
 from features.schema import ID, TARGET, TIME
 from training.backtest import Windows, cross_validation
-from training.base import BaseForecaster, SeriesBatch, future_dates
+from training.base import MODEL, BaseForecaster, SeriesBatch, future_dates
 from training.errors import TrainingError
 from training.intervals import ConformalCalibration, naive_scales
 from training.models.intermittent import SPARSE_CLASSES, classify_demand
+from training.reconcile import Reconciliation, choose, hierarchy_of
 from training.selection import combine, error_weights
 
 
@@ -71,6 +72,9 @@ class AutoForecaster(BaseForecaster):
         n_windows, step: rolling origins of the backtest.
         intermittent: model for intermittent and lumpy series (None: every series is regular).
         signed: asymmetric intervals from signed errors (else symmetric).
+        reconciliation: with a hierarchy given to `fit`, how forecasts are made coherent:
+            "auto" (bottom-up or MinT-shrink, the better on the backtest), "bottom_up",
+            "mint_shrink" or "none" (see training.reconcile).
     """
 
     default_alias = "default"
@@ -87,6 +91,7 @@ class AutoForecaster(BaseForecaster):
         signed: bool = True,
         n_jobs: int = 1,
         alias: str | None = None,
+        reconciliation: str = "auto",
     ) -> None:
         self.models = models
         self.combination = combination
@@ -98,6 +103,24 @@ class AutoForecaster(BaseForecaster):
         self.signed = signed
         self.n_jobs = n_jobs
         self.alias = alias
+        self.reconciliation = reconciliation
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Unpickle; models saved before reconciliation existed were not reconciled."""
+        state = {"reconciliation": "none", **state}
+        super().__setstate__(state)
+
+    def fit(
+        self,
+        panel: pd.DataFrame,
+        *,
+        freq: str | None = None,
+        hierarchy: pd.DataFrame | None = None,
+    ) -> AutoForecaster:
+        """Fit on `panel`; with `hierarchy` (the membership table: each bottom series' aggregate
+        at every level) the forecasts of all its levels are reconciled to add up."""
+        self.membership_ = hierarchy
+        return super().fit(panel, freq=freq)
 
     def _prepare(self, models: Sequence[BaseForecaster]) -> list[BaseForecaster]:
         members = [
@@ -128,6 +151,32 @@ class AutoForecaster(BaseForecaster):
         self.scale_ = naive_scales(panel).reindex(batch.ids).to_numpy()
         self.exog_ = exogenous_columns(panel)
         self.exog_last_ = last_exogenous(panel, self.exog_)
+        self.reconciliation_ = self._reconciled(panel, batch)
+
+    def _reconciled(self, panel: pd.DataFrame, batch: SeriesBatch) -> Reconciliation | None:
+        """Choose and fit the reconciliation on the combined backtest, then make the backtest
+        (the expected accuracy) and the interval calibration those of the coherent forecasts."""
+        membership = getattr(self, "membership_", None)
+        if self.reconciliation == "none" or membership is None:
+            return None
+        hierarchy = hierarchy_of(batch.ids, membership)
+        if hierarchy is None:
+            return None
+        is_combined = self.backtest_[MODEL].to_numpy() == self.alias_name
+        combined = self.backtest_[is_combined]
+        scale = np.where(self.scale_ > 0, self.scale_, np.nan)
+        reconciliation, coherent = choose(
+            hierarchy, batch.ids, combined, scale, self.reconciliation
+        )
+        self.backtest_ = pd.concat([self.backtest_[~is_combined], coherent], ignore_index=True)[
+            self.backtest_.columns
+        ]
+        for route in self.routes_:
+            mine = coherent[coherent[ID].isin(set(batch.ids[route.rows]))]
+            route.calibration = ConformalCalibration.from_backtest(mine, panel, signed=self.signed)
+            rest = route.backtest[route.backtest[MODEL] != self.alias_name]
+            route.backtest = pd.concat([rest, mine], ignore_index=True)[route.backtest.columns]
+        return reconciliation
 
     def _route(
         self, panel: pd.DataFrame, rows: np.ndarray, members: list[BaseForecaster], how: str
@@ -149,7 +198,8 @@ class AutoForecaster(BaseForecaster):
         out = np.empty((len(self.unique_ids_), h))
         for route in self.routes_:
             out[route.rows] = route.mean(h, future)
-        return out
+        reconciliation = getattr(self, "reconciliation_", None)
+        return out if reconciliation is None else reconciliation.apply(out)
 
     def _predict_bounds(
         self, h: int, interval_levels: tuple[int, ...], mean: np.ndarray
@@ -161,6 +211,9 @@ class AutoForecaster(BaseForecaster):
             for lv, (low, high) in part.items():
                 bounds[lv][0][rows] = low
                 bounds[lv][1][rows] = high
+        reconciliation = getattr(self, "reconciliation_", None)
+        if reconciliation is not None:
+            bounds = {lv: reconciliation.nested_bounds(mean, *pair) for lv, pair in bounds.items()}
         return bounds
 
     def default_future(self, h: int) -> pd.DataFrame:

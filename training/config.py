@@ -48,6 +48,9 @@ class ModelConfig(BaseModel):
     members: list[str] = Field(default_factory=lambda: ["dynamic_theta", "auto_ets", "global_hgb"])
     combination: Literal["mean", "median", "inverse_error", "best"] = "mean"
     intermittent: str | None = "tsb"
+    #: How the levels of a hierarchy are made to add up ("auto": the better of bottom-up and
+    #: MinT-shrink on the backtest; "none": each level's own forecast, incoherent).
+    reconciliation: Literal["auto", "bottom_up", "mint_shrink", "none"] = "auto"
     season_length: int | None = Field(default=None, ge=1)
     #: Country whose public holidays are features of the global models (None: no holidays).
     country: str | None = "DE"

@@ -114,6 +114,7 @@ def build_model(config: TrainConfig, season_length: int, *, n_jobs: int = 1) -> 
         intermittent=intermittent,
         n_jobs=n_jobs,
         alias="default",
+        reconciliation=settings.reconciliation,
     )
 
 
@@ -158,7 +159,8 @@ def run_training(
     started = time.perf_counter()
     with machine(dask_scheduler):
         model = build_model(config, season_length, n_jobs=n_jobs)
-        model = model.fit(panel, freq=demand.manifest.freq_alias)
+        membership = None if trend is None else trend.membership
+        model = model.fit(panel, freq=demand.manifest.freq_alias, hierarchy=membership)
     timings["fit"] = time.perf_counter() - started
 
     say("forecast")
@@ -256,7 +258,8 @@ def backtest_score(
 
     panel = model_panel(training_panel(demand, trend))
     with machine(dask_scheduler):
-        fitted = clone(model).fit(panel, freq=demand.manifest.freq_alias)
+        membership = None if trend is None else trend.membership
+        fitted = clone(model).fit(panel, freq=demand.manifest.freq_alias, hierarchy=membership)
     combined = fitted.backtest_[fitted.backtest_[MODEL] == fitted.alias_name]
     scored = evaluate(
         combined, panel, season_length=season_length, interval_levels=(), metrics=[metric]

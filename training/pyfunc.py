@@ -56,7 +56,7 @@ def expected_accuracy(
     return wide[[ID, HIERARCHY_LEVEL, CUTOFF, *EXPECTED_METRICS]]
 
 
-def restricted(model: BaseForecaster, unique_ids: Sequence[str]) -> BaseForecaster:
+def restricted(model: BaseForecaster, unique_ids: Sequence[str]) -> BaseForecaster | SelectedSeries:
     """A shallow copy of fitted `model` that forecasts only `unique_ids` (in the model's order).
 
     Its forecasts are the rows of those series in the full model's, at a cost that grows with
@@ -71,7 +71,26 @@ def restricted(model: BaseForecaster, unique_ids: Sequence[str]) -> BaseForecast
     if (rows < 0).any():
         unknown = sorted(asked[rows < 0])
         raise TrainingError(f"unknown series {unknown[:5]}; the model knows {len(known)}")
+    if getattr(model, "reconciliation_", None) is not None:
+        return SelectedSeries(model, np.sort(rows))
     return _restricted(model, np.sort(rows))
+
+
+class SelectedSeries:
+    """Some series of a reconciled model: each coherent forecast depends on the base forecasts
+    of others (an aggregate's members, or every series with MinT), so all are forecast and the
+    asked rows kept."""
+
+    def __init__(self, model: BaseForecaster, rows: np.ndarray) -> None:
+        self.model = model
+        self.unique_ids_ = model.unique_ids_[rows]
+
+    def predict(
+        self, h: int, interval_levels: Sequence[int] = (), *, future: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """The full model's forecast frame, cut to the selected series."""
+        frame = self.model.predict(h, interval_levels, future=future)
+        return frame[frame[ID].isin(set(self.unique_ids_))].reset_index(drop=True)
 
 
 def _restricted(model: BaseForecaster, rows: np.ndarray) -> BaseForecaster:

@@ -78,6 +78,8 @@ def run_params(result: TrainingResult) -> dict[str, str]:
                 params[f"member.{member.alias_name}.{key}"] = str(value)[:PARAM_LIMIT]
     params["data.freq"] = result.freq
     params["data.season_length"] = str(result.season_length)
+    reconciliation = getattr(result.model, "reconciliation_", None)
+    params["reconciliation.method"] = reconciliation.method if reconciliation else "none"
     return params
 
 
@@ -93,6 +95,9 @@ def run_metrics(result: TrainingResult) -> dict[str, float]:
             for name, value in row.items():
                 if name != key:
                     metrics[f"{prefix}.{row[key]}.{name}"] = value
+    reconciliation = getattr(result.model, "reconciliation_", None)
+    for method, score in (reconciliation.scores if reconciliation else {}).items():
+        metrics[f"reconciliation.{method}.level_mean_scaled_mae"] = score
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 

@@ -42,7 +42,14 @@ class Store:
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """Train a small model once and register it as the champion of MODEL."""
-    root = tmp_path_factory.mktemp("serving-store")
+    return train_store(tmp_path_factory.mktemp("serving-store"))
+
+
+def train_store(root: Path) -> Store:
+    """A small model trained in `root` and registered as the champion of MODEL (about 8 s).
+
+    Tests that retrain or promote (and so change the champion) use a store of their own.
+    """
     demo = make_demo_sales(seed=11, n_stores=2, n_bakery_items=4, n_web_items=2, n_days=150)
     demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
     trend = build_trend_dataset(demand)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 from api_checks import bottom_series as _bottom_series
@@ -224,3 +225,26 @@ def test_series_ids_with_slashes_reach_the_series_route(api: Api) -> None:
     for uid in [i["unique_id"] for i in everything["items"]][:20]:
         one = api.client.get(f"/v1/series/{uid}", headers=viewer)
         assert one.status_code == 200 and one.json()["unique_id"] == uid
+
+
+def test_served_forecasts_of_every_aggregate_equal_the_sum_of_its_members(api: Api) -> None:
+    """Issue 11: the served forecasts are coherent at every level (relative 1e-6)."""
+    live = api.client.app.state.service.holder.current
+    membership = live.bundle.membership
+    ids = sorted(live.level_of)
+    answer = api.client.post(
+        "/v1/forecasts", json={"unique_ids": ids, "horizon": 7}, headers=api.headers("viewer")
+    )
+    assert answer.status_code == 200, answer.text
+    yhat = {
+        f["unique_id"]: np.array([p["yhat"] for p in f["points"]])
+        for f in answer.json()["forecasts"]
+    }
+    checked = 0
+    for level in (c for c in membership.columns if c != "unique_id"):
+        for aggregate, members in membership.groupby(level)["unique_id"]:
+            if aggregate in yhat and aggregate not in set(members):
+                summed = np.sum([yhat[m] for m in members], axis=0)
+                np.testing.assert_allclose(yhat[aggregate], summed, rtol=1e-6, err_msg=aggregate)
+                checked += 1
+    assert checked >= 3

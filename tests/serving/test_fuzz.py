@@ -26,7 +26,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
-from live_store import Store, settings_for
+from live_store import settings_for, train_store
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
@@ -79,8 +79,10 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    """The app on its own SQLite ledger; schemathesis starts its lifespan on the first request."""
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    """The app on its own SQLite ledger and MLflow store (the fuzzed retrains may promote a new
+    champion there); schemathesis starts its lifespan on the first request."""
+    store = train_store(tmp_path_factory.mktemp("fuzz-store"))
     database = tmp_path_factory.mktemp("fuzz") / "ledger.db"
     engine = make_engine(f"sqlite:///{database}")
     migrate(engine)

@@ -108,7 +108,7 @@ def test_price_and_promo_reach_the_global_model(priced, datasets) -> None:  # ty
 
 
 @pytest.mark.slow
-def test_a_planned_price_or_promotion_changes_the_forecast(priced) -> None:  # type: ignore[no-untyped-def]
+def test_a_planned_price_or_promotion_changes_the_forecast(priced, datasets) -> None:  # type: ignore[no-untyped-def]
     """Without a plan, the last price and no promotion; a posted plan moves the forecast."""
     model = priced.model
     plan = model.default_future(7)
@@ -119,13 +119,31 @@ def test_a_planned_price_or_promotion_changes_the_forecast(priced) -> None:  # t
     dearer = plan.assign(price=plan["price"].where(plan[ID] != uid, plan["price"] * 2))
     promoted = plan.assign(promo=plan["promo"].where(plan[ID] != uid, 1.0))
     base = assumed.loc[assumed[ID] == uid, "yhat"].to_numpy()
+    membership = datasets[1].membership
+    containing = set(membership.loc[membership[ID] == uid].drop(columns=[ID]).iloc[0])
     for changed in (dearer, promoted):
         moved = model.predict(7, future=changed)
-        assert not np.allclose(moved.loc[moved[ID] == uid, "yhat"].to_numpy(), base)
-        others = moved[ID] != uid
-        np.testing.assert_array_equal(
-            moved.loc[others, "yhat"].to_numpy(), assumed.loc[others, "yhat"].to_numpy()
-        )
+        change = moved.loc[moved[ID] == uid, "yhat"].to_numpy() - base
+        assert not np.allclose(change, 0.0)
+        # the aggregates holding the series move with it; with bottom-up nothing else moves
+        # (MinT spreads a change over every series, the sums still adding up)
+        for aggregate in containing:  # the what-if forecast adds up too
+            members = membership.loc[membership.isin([aggregate]).any(axis=1), ID]
+            summed = moved[moved[ID].isin(set(members))].groupby("ds")["yhat"].sum()
+            mine = moved[moved[ID] == aggregate].set_index("ds")["yhat"]
+            np.testing.assert_allclose(mine.to_numpy(), summed.loc[mine.index], rtol=1e-9)
+        if model.reconciliation_.method == "bottom_up":
+            for aggregate in containing:
+                np.testing.assert_allclose(
+                    moved.loc[moved[ID] == aggregate, "yhat"].to_numpy()
+                    - assumed.loc[assumed[ID] == aggregate, "yhat"].to_numpy(),
+                    change,
+                    atol=1e-9,
+                )
+            others = ~moved[ID].isin({uid, *containing})
+            np.testing.assert_array_equal(
+                moved.loc[others, "yhat"].to_numpy(), assumed.loc[others, "yhat"].to_numpy()
+            )
 
 
 @pytest.mark.slow
