@@ -58,6 +58,7 @@ OF_BUNDLE = (
     "trained_last_ds",
     "_expected_by_series",
     "_backtest",
+    "_total_errors",
 )
 #: Cached values that depend on the history: computed by the child, sent with the move.
 OF_HISTORY = ("precomputed", "last_ds", "origin_of", "_history_stats")

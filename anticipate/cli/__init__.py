@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from anticipate.cli import data, keys, models, serve, train
+from anticipate.cli import data, keys, models, orders, serve, train
 
 app = typer.Typer(
     help="Anticipate: demand forecasts for small businesses, and how far to trust them.",
@@ -25,6 +25,7 @@ app.add_typer(data.app, name="data")
 app.command("train")(train.train)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
+app.command("orders")(orders.orders)
 app.add_typer(keys.app, name="keys")
 
 

@@ -56,6 +56,7 @@ NEEDS: dict[str, str | None] = {
     "GET /v1/series/{unique_id}": "viewer",
     "POST /v1/forecasts": "viewer",
     "POST /v1/forecasts/adhoc": "viewer",
+    "POST /v1/orders": "viewer",
     "GET /v1/forecasts/history": "viewer",
     "GET /v1/accuracy": "viewer",
     "GET /v1/jobs": "viewer",
