@@ -108,6 +108,7 @@ def main() -> None:
         mixed=mixed,
         fuzz=fuzz,
         cycles_asked=args.cycles,
+        scratch=run,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
