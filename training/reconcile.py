@@ -11,7 +11,9 @@ bottom series, and sums those up the hierarchy (`S` is the n x m summing matrix)
   reconciliation for hierarchical and grouped time series through trace minimization", JASA
   114(526)): G = (S' W^-1 S)^-1 S' W^-1, with W the covariance of the base forecasts' errors,
   shrunk towards its diagonal with the Schäfer-Strimmer intensity (as in hts/fabletools).
-  W is estimated from the rolling-origin backtest errors of the combined forecast.
+  W is estimated from the rolling-origin backtest errors of the combined forecast; the
+  backtest itself (the expected accuracy, the interval calibration and the choice of method)
+  reconciles each window with weights estimated on the other windows only.
 
 Negative bottom forecasts are set to 0 before summing, so aggregates stay exact sums. The method
 is chosen on the backtest (`choose`): the one with the lowest mean over hierarchy levels of the
@@ -156,10 +158,14 @@ def choose(
         candidates = [m for m in candidates if m != "mint_shrink"] or ["bottom_up"]
     scores = {"base": _score(base, actual, scale, hierarchy.levels)}
     fitted: dict[str, tuple[Reconciliation, np.ndarray]] = {}
+    origins = wide.index.get_level_values(CUTOFF).to_numpy()
     for name in candidates:
         combination = _mint_shrink(hierarchy, actual - filled) if name == "mint_shrink" else None
         reconciliation = Reconciliation(name, hierarchy, combination)
-        coherent = reconciliation.apply(filled)
+        if name == "mint_shrink":
+            coherent = _cross_fitted(hierarchy, filled, actual, origins)
+        else:
+            coherent = reconciliation.apply(filled)
         scores[name] = _score(coherent, actual, scale, hierarchy.levels)
         fitted[name] = (reconciliation, coherent)
     best = min(candidates, key=lambda name: (scores[name], METHODS.index(name)))
@@ -170,6 +176,27 @@ def choose(
     long = long.rename(YHAT).reset_index()
     out = backtest.drop(columns=[YHAT]).merge(long, on=[*keys, ID], how="left", validate="1:1")
     return reconciliation, out[backtest.columns]
+
+
+def _cross_fitted(
+    hierarchy: Hierarchy, base: np.ndarray, actual: np.ndarray, origins: np.ndarray
+) -> np.ndarray:
+    """MinT-reconciled backtest forecasts, each window's with weights estimated on the other
+    windows' errors only, so the backtest does not score the weights on the errors they were
+    fitted to. (In-sample, MinT looked 11 % better than the base forecasts on the demo data;
+    out of window it was within 1.5 % of them, better in one window and worse in the other.)
+    With a single window there is nothing to hold out: the weights of that window are used.
+    """
+    windows = pd.unique(origins)
+    errors = actual - base
+    if len(windows) < 2:
+        return Reconciliation("mint_shrink", hierarchy, _mint_shrink(hierarchy, errors)).apply(base)
+    out = np.empty_like(base)
+    for window in windows:
+        inside = origins == window
+        weights = _mint_shrink(hierarchy, errors[:, ~inside])
+        out[:, inside] = Reconciliation("mint_shrink", hierarchy, weights).apply(base[:, inside])
+    return out
 
 
 def _score(

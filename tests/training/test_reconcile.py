@@ -171,3 +171,37 @@ def test_a_model_saved_before_reconciliation_loads_unreconciled(datasets) -> Non
     assert clone(old).get_params()["reconciliation"] == "none"
     assert old.reconciliation == "none"
     assert old.predict(3)["yhat"].notna().all()
+
+
+def test_the_backtest_scores_mint_weights_out_of_window() -> None:
+    """Each backtest window is reconciled with weights fitted on the other windows' errors:
+    changing what was sold in one window changes the other window's forecasts, not its own."""
+    from training.reconcile import choose
+
+    ids, hierarchy = _small_hierarchy()
+    rng = np.random.default_rng(4)
+    rows = []
+    for cutoff in pd.to_datetime(["2026-01-01", "2026-02-01"]):
+        for step in range(1, 8):
+            bottom = rng.gamma(5.0, 2.0, 3)
+            truth = hierarchy.summing.toarray() @ bottom
+            for uid, y in zip(ids, truth, strict=True):
+                rows.append(
+                    {
+                        ID: uid,
+                        "ds": cutoff + pd.Timedelta(days=step),
+                        "cutoff": cutoff,
+                        "step": step,
+                        "model": "default",
+                        "y": y,
+                        "yhat": y * rng.uniform(0.7, 1.3),
+                    }
+                )
+    backtest = pd.DataFrame(rows)
+    scale = np.ones(len(ids))
+    _, first = choose(hierarchy, ids, backtest, scale, "mint_shrink")
+    later = backtest["cutoff"] == backtest["cutoff"].max()
+    changed = backtest.assign(y=np.where(later, backtest["y"] * 3.0, backtest["y"]))
+    _, second = choose(hierarchy, ids, changed, scale, "mint_shrink")
+    np.testing.assert_allclose(first.loc[later, "yhat"], second.loc[later, "yhat"])
+    assert not np.allclose(first.loc[~later, "yhat"], second.loc[~later, "yhat"])
