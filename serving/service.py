@@ -31,6 +31,7 @@ from serving.ledger_writer import LedgerWriter
 from serving.metrics import ApiMetrics
 from serving.refit_process import RefitProcess, actuals_to_apply
 from serving.refresher import Refresher
+from serving.report_cache import ReportCache
 from serving.snapshots import SnapshotStore
 from serving.state import LiveModel
 from serving.write_process import WriteProcess
@@ -57,6 +58,8 @@ class Service:
         )
         self.metrics = ApiMetrics()
         self.anticipation = AnticipationCache()
+        #: Accuracy reports, shared by requests for the same one within a second.
+        self.reports = ReportCache()
         #: Verified API keys (a revoked key stops working within `KEY_SECONDS`).
         self.keys = KeyCache(self.engine, seconds=KEY_SECONDS)
         #: Makes every ledger write (served forecasts, actuals, jobs), in a child process.
@@ -173,6 +176,7 @@ class Service:
         if live is not None:
             touched |= live.parents_of(changed_ids)
         self.anticipation.invalidate(touched)
+        self.reports.clear()  # a writer reading accuracy next sees what it posted
         return self.refresher.request()
 
 

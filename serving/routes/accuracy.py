@@ -25,7 +25,11 @@ def get_accuracy(
     model_version: str | None = None,
     since: Annotated[PlausibleDate | None, Query(description="Target dates from this day")] = None,
 ) -> AccuracyResponse:
-    """Realized accuracy by series, level, model version and step, next to expected."""
+    """Realized accuracy by series, level, model version and step, next to expected.
+
+    Requests for the same report within a second share one computation (at most a second
+    older than the ledger).
+    """
     filters = {
         "unique_id": unique_id,
         "level": level,
@@ -35,13 +39,17 @@ def get_accuracy(
     # No wait for the ledger writer: a forecast written after the actuals of its dates is scored
     # as it is written, so at most the last moment's answers are missing, and a read that waited
     # for the write queue held a thread behind every actuals post (shedding under load).
-    report = ledger.accuracy_report(
-        service.engine,
-        expected=backtest_of(live),
-        unique_id=unique_id,
-        hierarchy_level=level,
-        model_version=model_version,
-        since=since,
+    key = (live.version, unique_id, level, model_version, since)
+    report = service.reports.get(
+        key,
+        lambda: ledger.accuracy_report(
+            service.engine,
+            expected=backtest_of(live),
+            unique_id=unique_id,
+            hierarchy_level=level,
+            model_version=model_version,
+            since=since,
+        ),
     )
     answer = {"filters": filters, "rule": anticipation.DRIFT_RULE}
     if report.empty:
