@@ -4,8 +4,9 @@ A report is computed from the ledger's running sums: tens of milliseconds of pan
 API's process. A dashboard polling it, or many viewers opening it at once, would each pay that
 and hold the interpreter lock meanwhile; here the first request of a key computes it, requests
 for the same key arriving meanwhile wait for that answer, and for `seconds` after it the answer
-is reused. A report is at most that much older than the ledger; a post of actuals to this worker
-clears the cache, so the poster reads what it posted.
+is reused. A report is at most that much older than the ledger. (Clearing it on every post of
+actuals would make it useless exactly when it is needed: with actuals arriving many times a
+second.)
 """
 
 from __future__ import annotations

@@ -176,7 +176,6 @@ class Service:
         if live is not None:
             touched |= live.parents_of(changed_ids)
         self.anticipation.invalidate(touched)
-        self.reports.clear()  # a writer reading accuracy next sees what it posted
         return self.refresher.request()
 
 
