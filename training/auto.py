@@ -198,8 +198,22 @@ class AutoForecaster(BaseForecaster):
         out = np.empty((len(self.unique_ids_), h))
         for route in self.routes_:
             out[route.rows] = route.mean(h, future)
-        reconciliation = getattr(self, "reconciliation_", None)
+        reconciliation = self.reconciliation_in_use()
         return out if reconciliation is None else reconciliation.apply(out)
+
+    def reconciliation_in_use(self) -> Reconciliation | None:
+        """The reconciliation, when every series' forecast starts on the same date.
+
+        Reconciling sums forecasts step by step. Once actuals moved some series forward and
+        not yet the aggregates holding them (an aggregate moves when all its members' actuals
+        are known), step 1 is another date for each: then the base forecasts are served,
+        incoherent but each of its own dates, until the hierarchy shares one origin again.
+        """
+        reconciliation = getattr(self, "reconciliation_", None)
+        if reconciliation is None:
+            return None
+        last = np.asarray(self.last_ds_)
+        return reconciliation if (last == last[0]).all() else None
 
     def _predict_bounds(
         self, h: int, interval_levels: tuple[int, ...], mean: np.ndarray
@@ -211,7 +225,7 @@ class AutoForecaster(BaseForecaster):
             for lv, (low, high) in part.items():
                 bounds[lv][0][rows] = low
                 bounds[lv][1][rows] = high
-        reconciliation = getattr(self, "reconciliation_", None)
+        reconciliation = self.reconciliation_in_use()
         if reconciliation is not None:
             bounds = {lv: reconciliation.nested_bounds(mean, *pair) for lv, pair in bounds.items()}
         return bounds

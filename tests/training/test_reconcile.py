@@ -205,3 +205,43 @@ def test_the_backtest_scores_mint_weights_out_of_window() -> None:
     _, second = choose(hierarchy, ids, changed, scale, "mint_shrink")
     np.testing.assert_allclose(first.loc[later, "yhat"], second.loc[later, "yhat"])
     assert not np.allclose(first.loc[~later, "yhat"], second.loc[~later, "yhat"])
+
+
+def test_a_hierarchy_with_mixed_origins_is_served_unreconciled(datasets) -> None:  # type: ignore[no-untyped-def]
+    """One item moved forward by a new actual, its store not yet: summing step by step would
+    add up different dates, so the base forecasts are served until the origins agree again."""
+    from training.refresh import refreshed
+
+    demand, trend = datasets
+    config = TrainConfig.model_validate({"model": {"horizon": 7, "members": ["seasonal_naive"]}})
+    result = run_training(config, demand, trend)
+    model = result.model
+    assert model.reconciliation_in_use() is not None
+    history = trend.frame[["unique_id", "ds", "y"]]
+    uid = str(trend.membership[ID].iloc[0])
+    own = history[history[ID] == uid]
+    extended = pd.concat(
+        [
+            own,
+            pd.DataFrame({ID: [uid], "ds": [own["ds"].max() + pd.Timedelta(days=1)], "y": [3.0]}),
+        ],
+        ignore_index=True,
+    )
+    moved = refreshed(model, extended, freq=model.freq_)
+    assert moved.reconciliation_in_use() is None
+    forecasts = moved.predict(7)
+    first = forecasts.groupby(ID)["ds"].min()
+    assert first[uid] == own["ds"].max() + pd.Timedelta(days=2)
+    assert (first.drop(uid) == own["ds"].max() + pd.Timedelta(days=1)).all()
+    everyone = pd.concat(
+        [
+            history,
+            history.groupby(ID, as_index=False)["ds"]
+            .max()
+            .assign(ds=lambda d: d["ds"] + pd.Timedelta(days=1), y=1.0),
+        ],
+        ignore_index=True,
+    )
+    again = refreshed(model, everyone, freq=model.freq_)
+    assert again.reconciliation_in_use() is not None
+    assert _worst_gap(again.predict(7), trend.membership) < 1e-6
