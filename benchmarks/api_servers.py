@@ -40,19 +40,10 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of every live process in the server's process group."""
-        total = 0
         tick = os.sysconf("SC_CLK_TCK")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # after the command: state ppid pgrp ... utime (index 11) stime (12)
-            if int(fields[2]) == self.process.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+        # after the command: state ppid pgrp ... utime (index 11) stime (12)
+        stats = group_stat_fields(self.process.pid).values()
+        return sum(int(f[11]) + int(f[12]) for f in stats) / tick
 
     def check_alive(self, during: str) -> None:
         """Raise, with the exit status and the log's end, if the server is no longer running."""
@@ -75,6 +66,21 @@ class Server:
             self.process.wait()
         except ProcessLookupError:
             pass
+
+
+def group_stat_fields(pgid: int) -> dict[int, list[str]]:
+    """The /proc/<pid>/stat fields after the command name of every process of group `pgid`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            found[int(entry.name)] = fields
+    return found
 
 
 def start(name: str, command: list[str], env: dict[str, str], ready: str, logs: Path) -> Server:

@@ -139,8 +139,8 @@ def git_commit() -> str:
     return "unknown"
 
 
-def git_dirty() -> bool | None:
-    """Whether tracked files differ from the commit (`git status`), None if git is missing."""
+def changed_files() -> list[str] | None:
+    """Tracked files that differ from the commit (`git status`), None if git is missing."""
     try:
         done = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -151,7 +151,13 @@ def git_dirty() -> bool | None:
         )
     except (OSError, subprocess.CalledProcessError):
         return None
-    return bool(done.stdout.strip())
+    return [line[3:] for line in done.stdout.splitlines() if line.strip()]
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from the commit (`git status`), None if git is missing."""
+    changed = changed_files()
+    return None if changed is None else bool(changed)
 
 
 def versions() -> str:

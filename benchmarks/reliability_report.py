@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import sqlite3
-import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from benchmarks.api_setup import REPO, git_commit
+from benchmarks.api_setup import REPO, changed_files, git_commit
 from benchmarks.machine import describe_machine
 from benchmarks.reliability_fuzz import Fuzz
 from benchmarks.reliability_kills import KillReport
@@ -73,7 +72,7 @@ def render(
 ) -> str:
     """The results file (markdown); `scratch` is the run's folder (store/, logs/)."""
     code = f"git commit {git_commit()[:12]}"
-    changed = _changed_files()
+    changed = changed_files() or []
     if changed:
         code += (
             "; the servers ran the working tree, which had uncommitted changes (work in "
@@ -249,21 +248,6 @@ def render(
         "",
     ]
     return "\n".join(out)
-
-
-def _changed_files() -> list[str]:
-    """Tracked files that differ from the commit (`git status`), empty if git is missing."""
-    try:
-        done = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return []
-    return [line[3:] for line in done.stdout.splitlines() if line.strip()]
 
 
 def _relative(path: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.api_servers import Server, ours_command, start
+from benchmarks.api_servers import Server, group_stat_fields, ours_command, start
 from benchmarks.api_setup import BIN
 from serving.write_process import WRITER_NICENESS  # light; serving.refit_process is not
 
@@ -137,17 +137,11 @@ def new_ledger(store: Store, name: str, roles: tuple[str, ...]) -> Ledger:
 
 def _group_processes(pgid: int) -> dict[int, str]:
     """Live (not zombie) processes of process group `pgid`: pid -> state."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            found[int(entry.name)] = fields[0]
-    return found
+    return {
+        pid: fields[0]
+        for pid, fields in group_stat_fields(pgid).items()
+        if fields[0] not in ("Z", "X")
+    }
 
 
 def group_rss(pgid: int) -> dict[int, int]:

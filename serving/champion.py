@@ -64,7 +64,6 @@ class ModelHolder:
         self._warned: set[str] = set()
         #: The ledger's actuals revision the served history reflects (saved with snapshots).
         self.applied_mark = 0
-        self._loaded_mark = 0
         self.last_check: float | None = None
 
     @property
@@ -101,7 +100,7 @@ class ModelHolder:
                 self.degraded = None
                 return False
             try:
-                live, snapshot, moved = self._load_version(wanted, actuals)
+                live, snapshot, moved, mark = self._load_version(wanted, actuals)
             except Exception as err:  # keep serving the previous model, report why
                 self.last_error = self._failed(wanted, err)
                 if self._current is not None:
@@ -117,7 +116,7 @@ class ModelHolder:
                     f"the champion does not load, nor any earlier one: {self.last_error}"
                 )
                 return False
-            self._serve(live, snapshot, moved)
+            self._serve(live, snapshot, moved, mark)
             self.last_error = None
             self.degraded = None
             return True
@@ -128,8 +127,9 @@ class ModelHolder:
 
     def _load_version(
         self, version: str, actuals: ReadActuals | None
-    ) -> tuple[LiveModel, Snapshot | None, int]:
-        """Load one registered version, from its snapshot when there is one, moved forward."""
+    ) -> tuple[LiveModel, Snapshot | None, int, int]:
+        """Load one registered version, from its snapshot when there is one, moved forward:
+        the live model, the snapshot used (if any), series refitted, the actuals mark it reflects."""
         import mlflow
 
         with using_store(self.client), _sys_path_kept():
@@ -159,12 +159,11 @@ class ModelHolder:
         _ = live.precomputed
         if self.prepare is not None:
             self.prepare(live)
-        self._loaded_mark = mark or 0
-        return live, snapshot, moved
+        return live, snapshot, moved, mark or 0
 
-    def _serve(self, live: LiveModel, snapshot: Snapshot | None, moved: int) -> None:
+    def _serve(self, live: LiveModel, snapshot: Snapshot | None, moved: int, mark: int) -> None:
         self._current = live
-        self.applied_mark = self._loaded_mark
+        self.applied_mark = mark
         self.failures.pop(live.version, None)
         self.load_info = {"snapshot": snapshot is not None, "moved_at_load": moved}
         log.info(
@@ -199,11 +198,11 @@ class ModelHolder:
         """Serve the newest earlier champion that loads; True when one does."""
         for version in self._earlier_champions(broken):
             try:
-                live, snapshot, moved = self._load_version(version, actuals)
+                live, snapshot, moved, mark = self._load_version(version, actuals)
             except Exception as err:
                 self._failed(version, err)
                 continue
-            self._serve(live, snapshot, moved)
+            self._serve(live, snapshot, moved, mark)
             self.degraded = (
                 f"{self.last_error}; serving version {version}, the newest earlier champion "
                 "that loads"
