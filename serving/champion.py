@@ -129,7 +129,7 @@ class ModelHolder:
         self, version: str, actuals: ReadActuals | None
     ) -> tuple[LiveModel, Snapshot | None, int, int]:
         """Load one registered version, from its snapshot when there is one, moved forward:
-        the live model, the snapshot used (if any), series refitted, the actuals mark it reflects."""
+        the live model, the snapshot used (if any), series refitted, the actuals mark."""
         import mlflow
 
         with using_store(self.client), _sys_path_kept():
