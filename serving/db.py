@@ -52,6 +52,7 @@ __all__ = [
     "ForecastPoint",
     "ForecastRequest",
     "Job",
+    "ScenarioForecast",
     "ServedSeries",
     "check",
     "make_engine",
@@ -278,6 +279,26 @@ class AccuracyDay(_PointSums, Base):
     unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     hierarchy_level: Mapped[str] = mapped_column(String(100), primary_key=True)
     model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ScenarioForecast(Base):
+    """A what-if forecast served next to the official one: the posted plan and its forecast.
+
+    Kept for the audit trail only: scenarios are never scored, so they do not touch the
+    anticipation metric. `plan` and `forecast` are JSON (the posted rows; per series the points).
+    """
+
+    __tablename__ = "scenario_forecasts"
+    __table_args__ = (NO_ROWID,)
+
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    served_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # retention walks it
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(Text)
+    forecast: Mapped[str] = mapped_column(Text)
 
 
 class Job(Base):

@@ -160,20 +160,69 @@ def json_body(
     }
 
 
-def csv_body(live: LiveModel, served: Served) -> str:
-    """The forecast as CSV: one row per series and period, the long forecast frame of DESIGN."""
-    names, columns = _columns(served)
-    dates = served.days.astype("datetime64[D]").astype("str").tolist()
+def csv_body(live: LiveModel, served: Served, scenario: Served | None = None) -> str:
+    """The forecast as CSV: one row per series and period, the long forecast frame of DESIGN.
+
+    With a scenario, its rows follow the base ones and a `forecast` column tells them apart
+    (`base`, `scenario`).
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([ID, "level", "model_version", "origin", "ds", *names])
-    h = served.horizon
-    for i, uid in enumerate(served.ids):
-        origin = served.origins[i].date().isoformat()
-        level = served.hierarchy_levels[i]
-        for r in range(i * h, (i + 1) * h):
-            writer.writerow([uid, level, live.version, origin, dates[r], *(c[r] for c in columns)])
+    names, _ = _columns(served)
+    kind = [] if scenario is None else ["forecast"]
+    writer.writerow([ID, "level", "model_version", "origin", *kind, "ds", *names])
+    parts = [(served, "base")] + ([] if scenario is None else [(scenario, "scenario")])
+    for part, label in parts:
+        _, columns = _columns(part)
+        dates = part.days.astype("datetime64[D]").astype("str").tolist()
+        tag = [] if scenario is None else [label]
+        h = part.horizon
+        for i, uid in enumerate(part.ids):
+            origin = part.origins[i].date().isoformat()
+            head = [uid, part.hierarchy_levels[i], live.version, origin, *tag]
+            for r in range(i * h, (i + 1) * h):
+                writer.writerow([*head, dates[r], *(c[r] for c in columns)])
     return out.getvalue()
+
+
+SCENARIO_NOTE = (
+    "What-if forecasts under the posted plan (other rows: last price carried forward, no "
+    "promotion); kept in the ledger as a scenario and never scored. `forecasts` is the official "
+    "forecast."
+)
+
+
+def series_points(served: Served) -> dict[str, list[dict[str, Any]]]:
+    """Per series the points of an answer ({ds, yhat, yhat_lo_L, yhat_hi_L}), JSON types."""
+    names, columns = _columns(served)
+    dates = served.days.astype("datetime64[D]").astype("str").tolist()
+    h = served.horizon
+    return {
+        uid: [
+            {"ds": dates[r], **{n: col[r] for n, col in zip(names, columns, strict=True)}}
+            for r in range(i * h, (i + 1) * h)
+        ]
+        for i, uid in enumerate(served.ids)
+    }
+
+
+def scenario_body(scenario: Any, served: Served) -> dict[str, Any]:
+    """The `scenario` part of a ForecastResponse."""
+    per_series = series_points(served)
+    return {
+        "name": scenario.name,
+        "n_rows": len(scenario.rows),
+        "note": SCENARIO_NOTE,
+        "forecasts": [
+            {
+                "unique_id": uid,
+                "level": served.hierarchy_levels[i],
+                "origin": served.origins[i].date().isoformat(),
+                "points": per_series[uid],
+            }
+            for i, uid in enumerate(served.ids)
+        ],
+    }
 
 
 def points(frame: pd.DataFrame) -> list[dict[str, Any]]:

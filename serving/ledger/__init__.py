@@ -37,6 +37,7 @@ from serving.ledger.report import (
     series_anticipation,
 )
 from serving.ledger.retention import ledger_counts, prune_served
+from serving.ledger.scenarios import ScenarioRecord, log_scenario, prune_scenarios, scenario_of
 from serving.ledger.served import ServedRows, log_forecasts, log_served, log_served_many
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Backtest",
     "HistoryStats",
     "OriginStats",
+    "ScenarioRecord",
     "SeriesAnticipation",
     "ServedRows",
     "UpsertResult",
@@ -55,9 +57,12 @@ __all__ = [
     "changed_since",
     "ledger_counts",
     "log_forecasts",
+    "log_scenario",
     "log_served",
     "log_served_many",
+    "prune_scenarios",
     "prune_served",
+    "scenario_of",
     "scored_points",
     "series_anticipation",
     "served_history",

@@ -1,8 +1,9 @@
 """Retention: forget old served requests, keep the accuracy they earned; and the ledger's size.
 
 `prune_served` deletes requests served before a cutoff with their links, then the distinct
-forecasts (and points) no remaining request uses. The accuracy sums are left as they are, so
-`accuracy_report` answers the same after pruning; actuals are never touched. It works in small
+forecasts (and points) no remaining request uses, and the what-if answers of that age. The
+accuracy sums are left as they are, so `accuracy_report` answers the same after pruning; actuals
+are never touched. It works in small
 transactions, each holding the write lock for a few milliseconds.
 """
 
@@ -22,10 +23,12 @@ from serving.db import (
     ForecastBound,
     ForecastPoint,
     ForecastRequest,
+    ScenarioForecast,
     ServedSeries,
     write_transaction,
 )
 from serving.frame_checks import naive_utc
+from serving.ledger.scenarios import prune_scenarios
 
 __all__ = ["ledger_counts", "prune_served"]
 
@@ -70,6 +73,7 @@ def prune_served(engine: Engine, *, older_than: Any, batch: int = BATCH) -> int:
             connection.execute(delete(ForecastBound).where(ForecastBound.forecast_id.in_(ids)))
             connection.execute(delete(ForecastPoint).where(ForecastPoint.forecast_id.in_(ids)))
             connection.execute(delete(Forecast).where(Forecast.id.in_(ids)))
+    prune_scenarios(engine, older_than=cutoff)
     return removed
 
 
@@ -85,6 +89,7 @@ def ledger_counts(engine: Engine) -> dict[str, int]:
         "accuracy_series": AccuracySeries,
         "accuracy_steps": AccuracyStep,
         "accuracy_days": AccuracyDay,
+        "scenarios": ScenarioForecast,
     }
     with engine.connect() as connection:
         out = {

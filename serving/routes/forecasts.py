@@ -15,7 +15,17 @@ from serving.accuracy import to_accuracy
 from serving.adhoc import forecast_history
 from serving.deps import LiveModelDep, ServiceDep, ViewerKey
 from serving.errors import ERROR_RESPONSES, InvalidRequest, Overloaded
-from serving.forecasting import checked_request, compute, csv_body, json_body, ledger_item, points
+from serving.forecasting import (
+    Served,
+    checked_request,
+    compute,
+    csv_body,
+    json_body,
+    ledger_item,
+    points,
+    scenario_body,
+    series_points,
+)
 from serving.ledger_writer import LedgerFull
 from serving.schemas import (
     AdhocRequest,
@@ -27,6 +37,7 @@ from serving.schemas import (
     Point,
     ServedForecast,
 )
+from serving.what_if import PlanRow, checked_plan, what_if
 
 router = APIRouter(prefix="/v1", tags=["forecasts"], responses=ERROR_RESPONSES)
 
@@ -63,12 +74,49 @@ async def create_forecasts(
     except LedgerFull as err:
         raise Overloaded(str(err)) from None
     service.metrics.forecasts_served(len(ids))
+    scenario = None
+    if body.scenario is not None:
+        scenario = await run_in_threadpool(
+            _scenario, service, live, body, ids, horizon, served, request_id, key.id
+        )
     if accept and CSV in accept and "json" not in accept:
-        return Response(csv_body(live, served), media_type=CSV)
+        return Response(csv_body(live, served, scenario), media_type=CSV)
     found = service.anticipation.cached(live, ids)
     if found is None:
         found = await run_in_threadpool(service.anticipation.get, service.engine, live, ids)
-    return JSONResponse(json_body(live, served, request_id, found, anticipation.DRIFT_RULE))
+    answer = json_body(live, served, request_id, found, anticipation.DRIFT_RULE)
+    if scenario is not None:
+        answer["scenario"] = scenario_body(body.scenario, scenario)
+    return JSONResponse(answer)
+
+
+def _scenario(
+    service: ServiceDep,
+    live: LiveModelDep,
+    body: ForecastRequest,
+    ids: list[str],
+    horizon: int,
+    base: Served,
+    request_id: str,
+    api_key_id: int | None,
+) -> Served:
+    """The what-if forecast of the posted plan, stored in the ledger as a scenario."""
+    plan = body.scenario
+    rows = [PlanRow(r.unique_id, pd.Timestamp(r.ds), r.values) for r in plan.rows]
+    rows = checked_plan(live, rows, horizon, "body.scenario.rows")
+    served = what_if(live, ids, horizon, body.levels, rows)
+    record = ledger.ScenarioRecord(
+        request_id=request_id,
+        served_at=base.served_at,
+        model_name=live.name,
+        model_version=live.version,
+        api_key_id=api_key_id,
+        name=plan.name,
+        plan=[{"unique_id": r.unique_id, "ds": r.ds.date().isoformat(), **r.values} for r in rows],
+        forecast=series_points(served),
+    )
+    service.writes.run(ledger.log_scenario, record)
+    return served
 
 
 @router.post("/forecasts/adhoc", response_model=AdhocResponse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,24 +46,27 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return train_store(tmp_path_factory.mktemp("serving-store"))
 
 
-def train_store(root: Path) -> Store:
-    """A small model trained in `root` and registered as the champion of MODEL (about 8 s).
+def train_store(root: Path, config: dict | None = None) -> Store:
+    """A small model trained in `root` and registered as the champion of MODEL (about 8 s with
+    the default CONFIG; `config` trains another recipe, e.g. with the global model).
 
     Tests that retrain or promote (and so change the champion) use a store of their own.
     """
+    config = CONFIG if config is None else config
     demo = make_demo_sales(seed=11, n_stores=2, n_bakery_items=4, n_web_items=2, n_days=150)
     demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
     trend = build_trend_dataset(demand)
     datasets = root / "demo" / "datasets"
     write_demand_dataset(demand, datasets)
     write_trend_dataset(trend, datasets)
-    (root / "train.toml").write_text(
-        '[model]\nhorizon = 7\nmembers = ["dynamic_theta", "seasonal_naive"]\n'
+    model = config["model"]
+    (root / "train.toml").write_text(  # the same recipe for retrains
+        f"[model]\nhorizon = {model['horizon']}\nmembers = {json.dumps(model['members'])}\n"
     )
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     (root / "mlruns").mkdir()
     outcome = train_and_register(
-        TrainConfig.model_validate(CONFIG),
+        TrainConfig.model_validate(config),
         demand,
         trend,
         MlflowClient(tracking_uri=uri),

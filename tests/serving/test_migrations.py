@@ -23,6 +23,9 @@ import serving.db
 from serving import ledger
 from serving.db import Base, alembic_config, check, make_engine, migrate
 
+#: The newest revision of serving/migrations/versions.
+HEAD = "0003"
+
 __all__ = ["postgres_url"]  # the cluster fixture, used through request.getfixturevalue
 
 
@@ -49,7 +52,7 @@ def test_make_engine_creates_the_folder_and_sets_the_pragmas(tmp_path: Path) -> 
 
 
 def test_migrate_creates_every_table_and_index(engine: Engine) -> None:
-    """After `upgrade head` the database has the ORM's tables, at revision 0002."""
+    """After `upgrade head` the database has the ORM's tables, at the newest revision."""
     migrate(engine)
     inspector = inspect(engine)
     assert set(inspector.get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
@@ -60,9 +63,7 @@ def test_migrate_creates_every_table_and_index(engine: Engine) -> None:
     }
     assert inspector.get_indexes("forecast_points") == []  # its key is its only index
     with engine.connect() as connection:
-        assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-        )
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
 
 
 def test_migrate_is_idempotent(engine: Engine) -> None:
@@ -102,7 +103,7 @@ def test_the_revision_chain_is_one_fixed_head() -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
     assert Path(scripts.dir) == Path(serving.db.__file__).parent / "migrations"
     assert (Path(scripts.dir) / "__init__.py").is_file()
-    assert scripts.get_heads() == ["0002"]
+    assert scripts.get_heads() == [HEAD]
 
 
 def test_check_reports_an_unreachable_database(tmp_path: Path) -> None:
