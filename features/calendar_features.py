@@ -167,7 +167,7 @@ def calendar_features(
     return pd.DataFrame({name: values[codes] for name, values in columns.items()}, index=index)
 
 
-def _country_code(country: str) -> str:
+def country_code(country: str) -> str:
     """The holidays package's code for `country` (case-insensitive), or a DataError naming it."""
     supported = holidays.list_supported_countries()
     code = str(country).strip().upper()
@@ -248,7 +248,7 @@ def holiday_features(
     days = period_start_days(dates.to_numpy(), freq)
     years = days.astype("datetime64[Y]").astype(np.int64) + 1970
     first, last = (int(years.min()) - 1, int(years.max()) + 1) if len(days) else (2000, 2000)
-    hol = _holiday_days(_country_code(country), subdiv, first, last)
+    hol = _holiday_days(country_code(country), subdiv, first, last)
     if freq == "D":
         columns = _daily_holidays(days, hol, max_days)
     else:

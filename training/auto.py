@@ -14,7 +14,7 @@ under `features.exog.default_plan` (last price carried forward, no promotion).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +23,12 @@ from sklearn.base import clone
 
 from features.exog import default_plan
 from features.schema import ID, TARGET, TIME
-from training.backtest import Windows, cross_validation
-from training.base import MODEL, BaseForecaster, SeriesBatch, future_dates
+from training.backtest import CUTOFF, Windows, cross_validation
+from training.base import MODEL, BaseForecaster, SeriesBatch, frequency_code, future_dates
 from training.errors import TrainingError
 from training.intervals import ConformalCalibration, naive_scales
 from training.models.intermittent import SPARSE_CLASSES, classify_demand
+from training.opening import OpeningCalendar, StoreOpening, learn_calendar
 from training.reconcile import Reconciliation, choose, hierarchy_of
 from training.selection import combine, error_weights
 
@@ -75,6 +76,10 @@ class AutoForecaster(BaseForecaster):
         reconciliation: with a hierarchy given to `fit`, how forecasts are made coherent:
             "auto" (bottom-up or MinT-shrink, the better on the backtest), "bottom_up",
             "mint_shrink" or "none" (see training.reconcile).
+        closed_days: on daily data, learn each store's closing days (and, with `country`, its
+            public holidays) and forecast 0 on them (see training.opening).
+        country: the country whose public holidays a store may close on.
+        opening: per store (`shop-1`), a StoreOpening correcting what was learned.
     """
 
     default_alias = "default"
@@ -92,6 +97,9 @@ class AutoForecaster(BaseForecaster):
         n_jobs: int = 1,
         alias: str | None = None,
         reconciliation: str = "auto",
+        closed_days: bool = True,
+        country: str | None = None,
+        opening: Mapping[str, StoreOpening] | None = None,
     ) -> None:
         self.models = models
         self.combination = combination
@@ -104,10 +112,15 @@ class AutoForecaster(BaseForecaster):
         self.n_jobs = n_jobs
         self.alias = alias
         self.reconciliation = reconciliation
+        self.closed_days = closed_days
+        self.country = country
+        self.opening = opening
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """Unpickle; models saved before reconciliation existed were not reconciled."""
-        state = {"reconciliation": "none", **state}
+        """Unpickle; models saved before reconciliation (or the opening calendar) existed were
+        not reconciled (and forecast every day)."""
+        defaults = {"closed_days": False, "country": None, "opening": None, "opening_": None}
+        state = {"reconciliation": "none", **defaults, **state}
         super().__setstate__(state)
 
     def fit(
@@ -152,6 +165,65 @@ class AutoForecaster(BaseForecaster):
         self.exog_ = exogenous_columns(panel)
         self.exog_last_ = last_exogenous(panel, self.exog_)
         self.reconciliation_ = self._reconciled(panel, batch)
+        self.opening_ = self._opening(panel)
+        if self.opening_ is not None:
+            self._close_backtest(panel)
+
+    def _opening(self, panel: pd.DataFrame) -> OpeningCalendar | None:
+        """The learned opening calendar, when the data is daily and some store closes."""
+        if not self.closed_days or frequency_code(self.freq_) != "D":
+            return None
+        membership = getattr(self, "membership_", None)
+        calendar = learn_calendar(
+            panel, membership, country=self.country, overrides=self.opening or {}
+        )
+        return calendar if calendar.closes_anything else None
+
+    def _close_backtest(self, panel: pd.DataFrame) -> None:
+        """The combined backtest forecasts 0 on closed days, as `predict` will; the intervals
+        are calibrated on the open days only."""
+        calendar = self.opening_
+        is_combined = self.backtest_[MODEL].to_numpy() == self.alias_name
+        combined = self.backtest_[is_combined]
+        closed = calendar.closed_rows(combined[ID].to_numpy(), combined[TIME].to_numpy())
+        combined = combined.assign(yhat=np.where(closed, 0.0, combined["yhat"].to_numpy()))
+        if self.reconciliation_ is not None:
+            combined = self._summed_up(combined)
+        self.backtest_ = pd.concat([self.backtest_[~is_combined], combined], ignore_index=True)
+        open_rows = combined[~closed]
+        for route in self.routes_:
+            ids = set(route.members[0].unique_ids_)
+            mine = combined[combined[ID].isin(ids)]
+            rest = route.backtest[route.backtest[MODEL] != self.alias_name]
+            route.backtest = pd.concat([rest, mine], ignore_index=True)[route.backtest.columns]
+            calibrating = open_rows[open_rows[ID].isin(ids)]
+            if len(calibrating):
+                route.calibration = ConformalCalibration.from_backtest(
+                    calibrating, panel, signed=self.signed
+                )
+
+    def _summed_up(self, combined: pd.DataFrame) -> pd.DataFrame:
+        """The backtest frame with every aggregate's yhat the sum of its members' (coherent
+        again once closed members were set to 0)."""
+        hierarchy = self.reconciliation_.hierarchy
+        keys = [CUTOFF, TIME]
+        wide = combined.pivot_table(index=keys, columns=ID, values="yhat", sort=True)
+        wide = wide.reindex(columns=self.unique_ids_)
+        bottom = np.nan_to_num(wide.to_numpy().T[hierarchy.bottom])
+        summed = np.asarray(hierarchy.summing @ bottom).T
+        columns = pd.Index(self.unique_ids_, name=ID)
+        long = pd.DataFrame(summed, index=wide.index, columns=columns).stack(future_stack=True)
+        long = long.rename("yhat").reset_index()
+        out = combined.drop(columns=["yhat"]).merge(long, on=[*keys, ID], how="left")
+        return out[combined.columns]
+
+    def closed_mask(self, h: int) -> np.ndarray | None:
+        """(n_series, h): the forecast days each series is closed on (None: always open)."""
+        calendar = getattr(self, "opening_", None)
+        if calendar is None:
+            return None
+        dates = future_dates(self.last_ds_, h, self.freq_).reshape(len(self.unique_ids_), h)
+        return calendar.closed(self.unique_ids_, dates)
 
     def _reconciled(self, panel: pd.DataFrame, batch: SeriesBatch) -> Reconciliation | None:
         """Choose and fit the reconciliation on the combined backtest, then make the backtest
@@ -199,7 +271,16 @@ class AutoForecaster(BaseForecaster):
         for route in self.routes_:
             out[route.rows] = route.mean(h, future)
         reconciliation = self.reconciliation_in_use()
-        return out if reconciliation is None else reconciliation.apply(out)
+        closed = self.closed_mask(h)
+        if reconciliation is None:
+            return out if closed is None else np.where(closed, 0.0, out)
+        if closed is None:
+            return reconciliation.apply(out)
+        # the closed bottom series forecast 0 and the aggregates sum what stays open
+        coherent = reconciliation.apply(out)
+        bottom = reconciliation.hierarchy.bottom
+        members = np.where(closed[bottom], 0.0, coherent[bottom])
+        return np.asarray(reconciliation.hierarchy.summing @ members)
 
     def reconciliation_in_use(self) -> Reconciliation | None:
         """The reconciliation, when every series' forecast starts on the same date.
@@ -225,9 +306,12 @@ class AutoForecaster(BaseForecaster):
             for lv, (low, high) in part.items():
                 bounds[lv][0][rows] = low
                 bounds[lv][1][rows] = high
+        closed = self.closed_mask(mean.shape[1])
+        bounds = _zero_where(closed, bounds)  # closed members first: the sums nest inside theirs
         reconciliation = self.reconciliation_in_use()
         if reconciliation is not None:
-            bounds = {lv: reconciliation.nested_bounds(mean, *pair) for lv, pair in bounds.items()}
+            bounds = {lv: reconciliation.nested_bounds(mean, *b) for lv, b in bounds.items()}
+            bounds = _zero_where(closed, bounds)
         return bounds
 
     def default_future(self, h: int) -> pd.DataFrame:
@@ -240,6 +324,18 @@ class AutoForecaster(BaseForecaster):
     def weights_(self) -> pd.DataFrame | None:
         """Per-series member weights of the regular series (None for median/mean)."""
         return self.routes_[0].weights if self.routes_ else None
+
+
+def _zero_where(
+    closed: np.ndarray | None, bounds: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Bounds with both sides 0 on the closed cells (unchanged without a calendar)."""
+    if closed is None:
+        return bounds
+    return {
+        lv: (np.where(closed, 0.0, lo), np.where(closed, 0.0, hi))
+        for lv, (lo, hi) in bounds.items()
+    }
 
 
 def exogenous_columns(panel: pd.DataFrame) -> list[str]:

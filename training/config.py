@@ -13,6 +13,7 @@ scheduler) is the settings object's business, passed to training as plain argume
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,29 @@ from pydantic import (
 
 from training.errors import TrainingError
 from training.models import MODELS
+from training.opening import StoreOpening
+
+
+class OpeningConfig(BaseModel):
+    """A planner's correction of one store's learned opening calendar (training.opening)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    closed_weekdays: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = []
+    open_weekdays: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = []
+    closed_on_holidays: bool | None = None
+    closed_dates: list[date] = []
+    open_dates: list[date] = []
+
+    def to_opening(self) -> StoreOpening:
+        """The training-side value."""
+        return StoreOpening(
+            closed_weekdays=tuple(self.closed_weekdays),
+            open_weekdays=tuple(self.open_weekdays),
+            closed_on_holidays=self.closed_on_holidays,
+            closed_dates=tuple(d.isoformat() for d in self.closed_dates),
+            open_dates=tuple(d.isoformat() for d in self.open_dates),
+        )
 
 
 class ModelConfig(BaseModel):
@@ -48,12 +72,21 @@ class ModelConfig(BaseModel):
     members: list[str] = Field(default_factory=lambda: ["dynamic_theta", "auto_ets", "global_hgb"])
     combination: Literal["mean", "median", "inverse_error", "best"] = "mean"
     intermittent: str | None = "tsb"
-    #: How the levels of a hierarchy are made to add up ("auto": the better of bottom-up and
-    #: MinT-shrink on the backtest; "none": each level's own forecast, incoherent).
-    reconciliation: Literal["auto", "bottom_up", "mint_shrink", "none"] = "auto"
+    #: How the levels of a hierarchy are made to add up ("auto": of bottom-up, WLS (structural,
+    #: variance) and MinT-shrink, the one the backtest shows harming the fewest levels, then the
+    #: most accurate; "none": each level's own forecast, incoherent). See training.reconcile.
+    reconciliation: Literal["auto", "bottom_up", "wls_struct", "wls_var", "mint_shrink", "none"] = (
+        "auto"
+    )
     season_length: int | None = Field(default=None, ge=1)
-    #: Country whose public holidays are features of the global models (None: no holidays).
+    #: Country whose public holidays are features of the global models (None: no holidays),
+    #: and the days a store that closed on past holidays is forecast closed.
     country: str | None = "DE"
+    #: Forecast 0 on each store's closing days, learned from daily history (training.opening).
+    closed_days: bool = True
+    #: Per store (as named in the sales file, e.g. "shop-1"): corrections of what was learned,
+    #: e.g. `[model.opening.shop-2] open_weekdays = ["Sun"]`.
+    opening: dict[str, OpeningConfig] = {}
     #: Calendar features for the global models; off for data whose dates are labels only (M3).
     use_calendar: bool = True
     #: Loss of the gradient-boosting global model (absolute_error won on M3's sMAPE and MASE).

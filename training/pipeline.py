@@ -115,6 +115,9 @@ def build_model(config: TrainConfig, season_length: int, *, n_jobs: int = 1) -> 
         n_jobs=n_jobs,
         alias="default",
         reconciliation=settings.reconciliation,
+        closed_days=settings.closed_days,
+        country=settings.country,
+        opening={store: given.to_opening() for store, given in settings.opening.items()} or None,
     )
 
 

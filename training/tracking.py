@@ -80,6 +80,10 @@ def run_params(result: TrainingResult) -> dict[str, str]:
     params["data.season_length"] = str(result.season_length)
     reconciliation = getattr(result.model, "reconciliation_", None)
     params["reconciliation.method"] = reconciliation.method if reconciliation else "none"
+    opening = getattr(result.model, "opening_", None)
+    for store, rules in (opening.describe() if opening else {}).items():
+        closed = [*rules["closed_weekdays"], *(["holidays"] if rules["closed_on_holidays"] else [])]
+        params[f"opening.{store}.closed"] = ", ".join(closed) or "never"
     return params
 
 
@@ -98,6 +102,8 @@ def run_metrics(result: TrainingResult) -> dict[str, float]:
     reconciliation = getattr(result.model, "reconciliation_", None)
     for method, score in (reconciliation.scores if reconciliation else {}).items():
         metrics[f"reconciliation.{method}.level_mean_scaled_mae"] = score
+    for method, count in (getattr(reconciliation, "harmed", None) or {}).items():
+        metrics[f"reconciliation.{method}.levels_less_accurate_than_base"] = count
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 
