@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.datasets
 	$(BIN)/python -m benchmarks.m3 --n-jobs 2
 	$(BIN)/python -m benchmarks.scale --n-jobs 2
+	$(BIN)/python -m benchmarks.planner --n-jobs 2
 	$(BIN)/python -m benchmarks.api
 
 # Crash durability and soak (issue 10), not part of test or bench: 50 kill -9 cycles during
