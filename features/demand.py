@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from features.frequency import coarser_or_equal, period_alias, period_grid, to_period_labels
+from features.frequency import (
+    closing_weekdays,
+    coarser_or_equal,
+    covered_through,
+    period_alias,
+    period_grid,
+    to_period_labels,
+)
 from features.ingest import SalesHistory
 from features.manifest import Manifest, content_hash
 from features.schema import FREQUENCY_ORDER, ID, TARGET, TIME
@@ -122,6 +129,17 @@ def aggregate_to(
         native_step = pd.tseries.frequencies.to_offset(history.freq_alias)
         target_step = pd.tseries.frequencies.to_offset(alias)
         first_native, last_native = panel[TIME].min(), panel[TIME].max()
+        closed = closing_weekdays(panel) if history.freq == "D" else ()
+        if closed:
+            # A week that ends on a regular closing day (a Sunday for many shops) is complete.
+            first_native = covered_through(first_native, closed, -1)
+            last_native = covered_through(last_native, closed, 1)
+        if closed and (first_native, last_native) != (panel[TIME].min(), panel[TIME].max()):
+            names = ", ".join(pd.Timestamp(2024, 1, 1 + d).day_name() for d in closed)
+            notes.append(
+                f"regular closing day(s) {names} (no sales in each of the last weeks) "
+                "count as covered when checking that the first and last periods are complete"
+            )
         first_label, last_label = frame[TIME].min(), frame[TIME].max()
         partial = []
         if first_native - native_step >= first_label:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.schema import FREQUENCIES, FREQUENCY_ORDER, ID, TIME, period_start
+from features.schema import FREQUENCIES, FREQUENCY_ORDER, ID, TARGET, TIME, period_start
 
 #: Series of one family can share a panel (a sparse daily series may look weekly).
 _FAMILY = {"D": "day", "W": "day", "M": "month", "Q": "month", "Y": "month"}
@@ -159,3 +159,34 @@ def period_alias(code: str, anchor: str | None) -> str:
 def native_span_days(code: str) -> int:
     """Days a native period covers at most (for checking that coarser periods are complete)."""
     return {"D": 1, "W": 7, "M": 31, "Q": 92, "Y": 366}[code]
+
+
+#: Weeks of history that decide the regular closing days, and the fewest that may.
+CLOSING_WEEKS = 8
+_MIN_CLOSING_WEEKS = 4
+
+
+def closing_weekdays(panel: pd.DataFrame) -> tuple[int, ...]:
+    """Weekdays (0 = Monday) without a single sale in each of the last `CLOSING_WEEKS` weeks.
+
+    A shop closed on Sundays has no sales (or only zeros) on every recent Sunday; the rule needs
+    daily data covering at least four weeks, and a weekday counts only if nothing sold on it.
+    """
+    last = panel[TIME].max()
+    weeks = min(CLOSING_WEEKS, int((last - panel[TIME].min()).days + 1) // 7)
+    if weeks < _MIN_CLOSING_WEEKS:
+        return ()
+    recent = panel[panel[TIME] > last - pd.Timedelta(days=7 * weeks)]
+    selling = set(recent.loc[recent[TARGET] > 0, TIME].dt.day_of_week.unique().tolist())
+    closed = tuple(day for day in range(7) if day not in selling)
+    return closed if len(closed) < 7 else ()
+
+
+def covered_through(day: pd.Timestamp, closed: tuple[int, ...], step: int) -> pd.Timestamp:
+    """The day after (step 1) or before (step -1) which only regular closing days follow."""
+    for _ in range(6):
+        neighbour = day + pd.Timedelta(days=step)
+        if neighbour.day_of_week not in closed:
+            break
+        day = neighbour
+    return day

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.attributes import validate_attributes
+from features.columns import select_columns
 from features.errors import DataProblem, DataValidationError
 from features.raw_files import COMPRESSED, check_regular, check_width, read_bytes
 from features.read_options import ReadOptions
@@ -243,12 +244,24 @@ def read_table(path: str | Path, options: ReadOptions = _DEFAULT_OPTIONS) -> pd.
 def rename_columns(
     frame: pd.DataFrame, options: ReadOptions, path: Path, *, needs_target: bool = True
 ) -> pd.DataFrame:
-    """Map the export's column names onto unique_id, ds, y, naming any that are missing."""
-    wanted = [*options.id_cols, options.time_col] + ([options.target_col] if needs_target else [])
-    missing = [c for c in wanted if c not in frame.columns]
+    """Map the export's column names onto unique_id, ds, y, naming any that are missing.
+
+    With a store column the id becomes "item@store" and `item` and `store` are kept beside it,
+    so they become static attributes as in the demo data.
+    """
+    series_cols = options.series_cols
+    roles = [options.time_col] + ([options.target_col] if needs_target else [])
+    roles += [c for c in (options.clock_col, options.status_col) if c]
+    missing = [c for c in [*series_cols, *roles] if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns[:12]))
-        flags = {options.time_col: "--time-col", options.target_col: "--target-col"}
+        flags = {
+            options.time_col: "--time-col",
+            options.target_col: "--target-col",
+            options.store_col: "--store-col",
+            options.clock_col: "--time-of-day-col",
+            options.status_col: "--status-col",
+        }
         raise _problem(
             "missing_columns",
             f"required column(s) {', '.join(repr(c) for c in missing)} not found; "
@@ -258,21 +271,33 @@ def rename_columns(
             + " ".join(f"{flags.get(c, '--id-col')} <name>" for c in missing),
         )
     frame = frame.copy()
-    if len(options.id_cols) > 1:
-        parts = [frame[c].astype("str").str.strip() for c in options.id_cols]
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = joined + "@" + part
-        frame = frame.drop(columns=list(options.id_cols))
+    if options.store_col:
+        item = _joined(frame, options.id_cols)
+        store = frame[options.store_col].astype("str").str.strip()
+        frame = frame.drop(columns=[c for c in ("item", "store") if c not in series_cols])
+        frame["item"], frame["store"] = item, store
+    if len(series_cols) > 1:
+        joined = _joined(frame, series_cols)
+        frame = frame.drop(columns=[c for c in series_cols if c not in ("item", "store")])
+        frame = frame.drop(columns=[ID], errors="ignore")
         frame.insert(0, ID, joined)
-    elif options.id_cols[0] != ID:
-        frame = frame.drop(columns=[ID], errors="ignore").rename(columns={options.id_cols[0]: ID})
+    elif series_cols[0] != ID:
+        frame = frame.drop(columns=[ID], errors="ignore").rename(columns={series_cols[0]: ID})
     renames = {options.time_col: TIME}
     if needs_target:
         renames[options.target_col] = TARGET
     clash = [new for old, new in renames.items() if old != new and new in frame.columns]
     frame = frame.drop(columns=clash).rename(columns=renames)
     return frame
+
+
+def _joined(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """The values of `columns` joined with "@" (a product in a store: "croissant@shop-1")."""
+    parts = [frame[c].astype("str").str.strip() for c in columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "@" + part
+    return joined
 
 
 def read_sales(
@@ -317,10 +342,11 @@ def sales_from_frames(
         DataValidationError: every problem found, each naming the column, rows and series.
     """
     delimiter = options.delimiter or sales.attrs.get("delimiter")
-    table = rename_columns(sales, options, Path(source))
+    selected, notes = select_columns(sales, options, Path(source))
+    table = rename_columns(selected, options, Path(source))
     checked = validate_sales(table, options, source, delimiter=delimiter)
     static = checked.static
-    notes = list(checked.notes)
+    notes.extend(checked.notes)
     if attributes is not None:
         where = attributes_source or "<attributes frame>"
         attribute_table = _rename_attribute_ids(attributes, options, Path(where))
@@ -338,9 +364,12 @@ def sales_from_frames(
 
 def _rename_attribute_ids(frame: pd.DataFrame, options: ReadOptions, path: Path) -> pd.DataFrame:
     """Attribute tables use the same id column(s) as the sales file, or already say unique_id."""
-    if ID in frame.columns and len(options.id_cols) == 1:
+    series_cols = options.series_cols
+    if ID in frame.columns and (
+        len(series_cols) == 1 or not all(c in frame.columns for c in series_cols)
+    ):
         return frame.astype("str")
-    missing = [c for c in options.id_cols if c not in frame.columns]
+    missing = [c for c in series_cols if c not in frame.columns]
     if missing:
         raise _problem(
             "missing_columns",
@@ -349,13 +378,10 @@ def _rename_attribute_ids(frame: pd.DataFrame, options: ReadOptions, path: Path)
             path,
         )
     frame = frame.astype("str")
-    if len(options.id_cols) > 1:
-        joined = frame[options.id_cols[0]].str.strip()
-        for column in options.id_cols[1:]:
-            joined = joined + "@" + frame[column].str.strip()
-        frame.insert(0, ID, joined)
+    if len(series_cols) > 1:
+        frame.insert(0, ID, _joined(frame, series_cols))
         return frame
-    return frame.rename(columns={options.id_cols[0]: ID})
+    return frame.rename(columns={series_cols[0]: ID})
 
 
 def id_columns(values: Sequence[str] | str | None) -> tuple[str, ...]:

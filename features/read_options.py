@@ -27,6 +27,14 @@ class ReadOptions:
         short_series: "error" refuses short series; "drop" leaves them out with a warning.
         freq: the frequency the dataset will be built at, if known; a file that mixes calendars
             passes when every series can be summed up to it.
+        store_col: the store column of a multi-shop export; the id becomes "item@store" and the
+            static attributes get `item` and `store`, as in the demo data.
+        clock_col: a separate time-of-day column (e.g. "Uhrzeit") added to the date column;
+            detected when None and a text column holds only times such as "07:15".
+        status_col: a line status column; lines marked as a cancellation (Storno, void, return)
+            count as -|quantity|, lines marked as undone (refunded, voided) count 0.
+        keep_cols: when given, only these extra columns (and the mapped ones) are read.
+        drop_cols: extra columns never read.
     """
 
     id_cols: tuple[str, ...] = (ID,)
@@ -41,3 +49,19 @@ class ReadOptions:
     min_observations: int = 3
     short_series: Literal["error", "drop"] = "error"
     freq: str | None = None
+    store_col: str | None = None
+    clock_col: str | None = None
+    status_col: str | None = None
+    keep_cols: tuple[str, ...] = ()
+    drop_cols: tuple[str, ...] = ()
+
+    @property
+    def series_cols(self) -> tuple[str, ...]:
+        """The columns whose values, joined with "@", name a series (item first, then store)."""
+        return (*self.id_cols, self.store_col) if self.store_col else self.id_cols
+
+    @property
+    def mapped_cols(self) -> tuple[str, ...]:
+        """Every column the options give a role (series, date, time, quantity, status)."""
+        roles = (*self.series_cols, self.time_col, self.target_col, self.clock_col, self.status_col)
+        return tuple(c for c in roles if c)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.columns import is_clock_column, line_signs, looks_like_identifier, parse_clock
 from features.errors import DataProblem, DataValidationError, DataWarning
 from features.frequency import coarser_or_equal, infer_native_frequency, period_alias
 from features.parsing import (
@@ -66,7 +67,7 @@ def validate_sales(
     row_numbers = np.arange(len(table)) + 2
 
     # Name columns as the user's file does ("qty", not "y") so they can find them.
-    labels = {ID: "+".join(options.id_cols), TIME: options.time_col, TARGET: options.target_col}
+    labels = {ID: "+".join(options.series_cols), TIME: options.time_col, TARGET: options.target_col}
 
     def report(code: str, message: str, column: str | None, mask: np.ndarray, hint: str) -> None:
         problems.append(
@@ -140,40 +141,46 @@ def validate_sales(
             )
         bad_date = parsed.missing | parsed.invalid
 
+    extra = [c for c in table.columns if c not in (ID, TIME, TARGET, options.status_col)]
+    clock = options.clock_col or _detected_clock(table, extra, ds)
+    if clock is not None:
+        extra.remove(clock)
+        times, bad_time = parse_clock(table[clock])
+        if bad_time.any():
+            report(
+                "bad_time",
+                f"{bad_time.sum()} time(s) of day could not be read, e.g. "
+                f"{_examples(bad_time, table[clock].astype('str'))}",
+                clock,
+                bad_time,
+                "write times of day as HH:MM or HH:MM:SS",
+            )
+        ds = ds + times
+        bad_date = bad_date | bad_time
+        if options.clock_col is None:
+            notes.append(f"times of day in column '{clock}' were added to the dates")
+
     # Quantities and other numeric columns.
-    extra = [c for c in table.columns if c not in (ID, TIME, TARGET)]
     text_numeric = [table[c].astype("str") for c in [TARGET, *extra] if _is_text(table[c])]
     decimal = options.decimal or (
         "," if delimiter != "," and detect_decimal_comma(text_numeric) else "."
     )
-    y, bad_y = _check_target(table[TARGET], decimal, report, options, notes)
+    y, bad_y = _check_target(table[TARGET], decimal, report)
+    cancelling = undone = np.zeros(len(table), dtype=bool)
+    if options.status_col:
+        cancelling, undone = line_signs(table[options.status_col])
+        y = y.where(~cancelling, -y.abs()).where(~undone, 0.0)
+    netted = (y < 0).to_numpy() | undone
+    if options.duplicates != "sum":
+        y, bad_negative = _check_negative_rows(y, table[TARGET], report, options, notes)
+        bad_y = bad_y | bad_negative
 
-    exogenous: dict[str, pd.Series] = {}
-    static_columns: list[str] = []
     good_id = ~bad_id
-    for column in extra:
-        values = table[column]
-        if not _is_text(values):
-            if pd.api.types.is_bool_dtype(values):
-                values = values.astype("float64")
-            exogenous[column] = values.astype("float64")
-            continue
-        text = values.astype("str").str.strip()
-        parsed_numbers = parse_numbers(text.str.lower().replace(_TRUE_FALSE), decimal=decimal)
-        if not parsed_numbers.invalid.any():
-            exogenous[column] = parsed_numbers.values
-        elif text[good_id].groupby(ids[good_id]).nunique().le(1).all():
-            static_columns.append(column)
-        else:
-            report(
-                "non_numeric_column",
-                f"column '{column}' mixes numbers and text, e.g. "
-                f"{_examples(parsed_numbers.invalid, text)}; extra columns must be numeric "
-                "(price, promo...) or fixed per series (category, store...)",
-                column,
-                parsed_numbers.invalid,
-                "fix those cells, or move the column to the attributes file",
-            )
+    day = pd.DataFrame({ID: ids, TIME: ds.dt.normalize()})[good_id & ~bad_date]
+    transaction_log = bool(day.duplicated().any())
+    exogenous, static_columns = _extra_columns(
+        table, extra, ids, good_id, decimal, transaction_log, report, options, notes
+    )
 
     panel = pd.DataFrame({ID: ids, TIME: ds, TARGET: y, **exogenous})
     usable = ~(bad_id | bad_date | bad_y)
@@ -183,6 +190,22 @@ def validate_sales(
     has_time = panel[TIME].ne(panel[TIME].dt.normalize()).to_numpy()
     if options.duplicates == "sum":
         panel = panel.assign(**{TIME: panel[TIME].dt.normalize()})
+        day_total = panel.groupby([ID, TIME], sort=False)[TARGET].transform("sum")
+        negative_day = (day_total < 0).to_numpy()
+        if negative_day.any() and options.negative == "error":
+            problems.append(
+                DataProblem(
+                    "negative_y",
+                    f"{panel[negative_day][[ID, TIME]].drop_duplicates().shape[0]} day(s) "
+                    "have a negative net quantity (more returned or voided than sold)",
+                    file=source,
+                    column=labels[TARGET],
+                    rows=tuple(int(r) for r in usable_rows[negative_day][:20]),
+                    count=int(negative_day.sum()),
+                    unique_ids=tuple(pd.unique(panel[ID][negative_day])[:20]),
+                    hint="pass --negative clip to count those days as 0 sold",
+                )
+            )
     elif has_time.any():
         problems.append(
             DataProblem(
@@ -218,6 +241,8 @@ def validate_sales(
 
     if problems:
         raise DataValidationError(problems, source=source)
+    if options.duplicates == "sum":
+        panel = _net_days(panel, int(netted[usable].sum()), options, notes)
 
     panel = panel.sort_values([ID, TIME], ignore_index=True)
     panel = _check_length(panel, options, source, notes)
@@ -227,13 +252,76 @@ def validate_sales(
     return CheckedSales(panel=panel, static=static, freq=freq, freq_alias=alias, notes=tuple(notes))
 
 
+def _detected_clock(table: pd.DataFrame, extra: list[str], ds: pd.Series) -> str | None:
+    """A text column holding only times of day, when the dates themselves carry none."""
+    dated = ds.dropna()
+    if dated.empty or dated.ne(dated.dt.normalize()).any():
+        return None
+    return next((c for c in extra if _is_text(table[c]) and is_clock_column(table[c])), None)
+
+
+def _extra_columns(  # type: ignore[no-untyped-def]
+    table, extra, ids, good_id, decimal, transaction_log, report, options, notes
+) -> tuple[dict[str, pd.Series], list[str]]:
+    """Sort extra columns into exogenous numbers, static attributes and ignored columns.
+
+    The rules are in `features.columns`; a column named by keep_cols is never ignored.
+    """
+    exogenous: dict[str, pd.Series] = {}
+    static_columns: list[str] = []
+    ignored: dict[str, list[str]] = {"text": [], "identifier": [], "empty": []}
+    kept = set(options.keep_cols)
+    for column in extra:
+        values = table[column]
+        if not _is_text(values):
+            numbers = values.astype("float64")
+        else:
+            text = values.astype("str").str.strip()
+            parsed = parse_numbers(text.str.lower().replace(_TRUE_FALSE), decimal=decimal)
+            numbers = parsed.values
+            if parsed.invalid.any():
+                if text[good_id].groupby(ids[good_id]).nunique().le(1).all():
+                    static_columns.append(column)
+                elif column in kept or parsed.invalid.sum() < (~parsed.missing).sum() / 2:
+                    report(
+                        "non_numeric_column",
+                        f"column '{column}' mixes numbers and text, e.g. "
+                        f"{_examples(parsed.invalid, text)}; extra columns must be numeric "
+                        "(price, promo...) or fixed per series (category, store...)",
+                        column,
+                        parsed.invalid,
+                        "fix those cells, or move the column to the attributes file",
+                    )
+                else:
+                    ignored["text"].append(column)
+                continue
+        if numbers.isna().all() and column not in kept:
+            ignored["empty"].append(column)
+        elif column not in kept and looks_like_identifier(column, numbers, transaction_log):
+            ignored["identifier"].append(column)
+        else:
+            exogenous[column] = numbers
+    reasons = {
+        "text": "text that varies within a series",
+        "identifier": "numbers that name receipts, orders or the like",
+        "empty": "no values",
+    }
+    parts = [f"{', '.join(cols)} ({reasons[kind]})" for kind, cols in ignored.items() if cols]
+    if parts:
+        notes.append(
+            f"{sum(map(len, ignored.values()))} column(s) ignored: {'; '.join(parts)}; "
+            "name one with --keep-col to use it"
+        )
+    return exogenous, static_columns
+
+
 def _offset_spread(offsets: tuple[str, ...]) -> int:
     minutes = [offset_minutes(o) for o in offsets]
     return max(minutes) - min(minutes) if minutes else 0
 
 
-def _check_target(column, decimal, report, options, notes):  # type: ignore[no-untyped-def]
-    """Parse y and report missing, non-numeric, infinite and negative quantities."""
+def _check_target(column, decimal, report):  # type: ignore[no-untyped-def]
+    """Parse y and report missing, non-numeric and infinite quantities."""
     if _is_text(column):
         parsed = parse_numbers(column.astype("str"), decimal=decimal)
         y, missing, invalid = parsed.values, parsed.missing, parsed.invalid
@@ -261,24 +349,50 @@ def _check_target(column, decimal, report, options, notes):  # type: ignore[no-u
     infinite = np.isinf(y.to_numpy())
     if infinite.any():
         report("non_finite_y", "quantities are infinite", TARGET, infinite, "fix those cells")
+    return y, missing | invalid | infinite
+
+
+def _check_negative_rows(y, column, report, options, notes):  # type: ignore[no-untyped-def]
+    """One row per day: refuse negative quantities, or clip them to 0 with a warning."""
     negative = (y < 0).to_numpy()
     if negative.any() and options.negative == "error":
         report(
             "negative_y",
-            f"{negative.sum()} quantities are negative, e.g. {_examples(negative, text)}",
+            f"{negative.sum()} quantities are negative, e.g. "
+            f"{_examples(negative, column.astype('str'))}",
             TARGET,
             negative,
             "remove returns from the export, or pass --negative clip to count them as 0 sold",
         )
-        bad = missing | invalid | infinite | negative
-    else:
-        if negative.any():
-            message = f"{negative.sum()} negative quantities were set to 0 (--negative clip)"
-            warnings.warn(message, DataWarning, stacklevel=4)
-            notes.append(message)
-            y = y.clip(lower=0)
-        bad = missing | invalid | infinite
-    return y, bad
+        return y, negative
+    if negative.any():
+        message = f"{negative.sum()} negative quantities were set to 0 (--negative clip)"
+        warnings.warn(message, DataWarning, stacklevel=4)
+        notes.append(message)
+        y = y.clip(lower=0)
+    return y, np.zeros(len(y), dtype=bool)
+
+
+def _net_days(
+    panel: pd.DataFrame, n_netted: int, options: ReadOptions, notes: list[str]
+) -> pd.DataFrame:
+    """Lines of a day are already summed; clip the net day totals at 0 and say what happened."""
+    if n_netted:
+        marked = f" or status in '{options.status_col}'" if options.status_col else ""
+        notes.append(
+            f"{n_netted} voided or returned line(s) (negative quantity{marked}) were netted "
+            "within their day before the day total was clipped at 0"
+        )
+    negative = panel[TARGET] < 0
+    if negative.any():
+        message = (
+            f"{int(negative.sum())} day total(s) with more returned than sold were set to 0 "
+            "(--negative clip)"
+        )
+        warnings.warn(message, DataWarning, stacklevel=4)
+        notes.append(message)
+        panel = panel.assign(**{TARGET: panel[TARGET].clip(lower=0)})
+    return panel
 
 
 def _check_length(

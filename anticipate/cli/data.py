@@ -80,7 +80,9 @@ def data_demo(
 
 @app.command("build")
 def data_build(
-    sales: Annotated[Path, typer.Option(help="Sales export (CSV or Parquet), long format.")],
+    sales: Annotated[
+        Path, typer.Option(help="Sales export (CSV or Parquet): one row per day or per line.")
+    ],
     out: Annotated[
         Path | None,
         typer.Option(help="Folder that receives demand/ and trend/; default: ANTICIPATE_DATA_DIR."),
@@ -93,11 +95,36 @@ def data_build(
     ] = None,
     id_col: Annotated[
         list[str] | None,
-        typer.Option(help="Column(s) naming a series, e.g. --id-col sku --id-col store."),
+        typer.Option(
+            "--id-col",
+            "--item-col",
+            help="Column(s) naming a series, e.g. --id-col sku --id-col store.",
+        ),
     ] = None,
-    time_col: Annotated[str, typer.Option(help="Date column.")] = "ds",
+    store_col: Annotated[
+        str | None,
+        typer.Option(help="Store column: the id becomes item@store, store an attribute."),
+    ] = None,
+    time_col: Annotated[str, typer.Option("--time-col", "--date-col", help="Date column.")] = "ds",
+    time_of_day_col: Annotated[
+        str | None,
+        typer.Option(help="Separate time-of-day column (e.g. Uhrzeit); detected if absent."),
+    ] = None,
     target_col: Annotated[str, typer.Option(help="Quantity-sold column.")] = "y",
-    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter; sniffed if absent.")] = None,
+    status_col: Annotated[
+        str | None,
+        typer.Option(help="Line status column: Storno/void/return lines net against sales."),
+    ] = None,
+    keep_col: Annotated[
+        list[str] | None,
+        typer.Option(help="Read only these extra columns (repeatable); the rest are ignored."),
+    ] = None,
+    drop_col: Annotated[
+        list[str] | None, typer.Option(help="Never read this column (repeatable).")
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", "--sep", help="CSV delimiter; sniffed if absent.")
+    ] = None,
     decimal: Annotated[str | None, typer.Option(help="Decimal mark; detected if absent.")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8-sig",
     date_format: Annotated[
@@ -125,8 +152,13 @@ def data_build(
     out = writable_folder(out or get_settings().data_dir)
     options = ReadOptions(
         id_cols=id_columns(id_col),
+        store_col=store_col,
         time_col=time_col,
+        clock_col=time_of_day_col,
         target_col=target_col,
+        status_col=status_col,
+        keep_cols=tuple(keep_col or ()),
+        drop_cols=tuple(drop_col or ()),
         delimiter=delimiter,
         decimal=decimal,
         encoding=encoding,
@@ -160,7 +192,10 @@ def data_build(
         demand_dir = stage("Writing demand", lambda: write_demand_dataset(demand, out), timings)
         trend_dir = stage("Writing trend", lambda: write_trend_dataset(trend, out), timings)
     for warning in caught:
-        if issubclass(warning.category, DataWarning):
+        # a repaired problem is also one of the dataset's notes, printed with the summary
+        if issubclass(warning.category, DataWarning) and (
+            str(warning.message) not in demand.manifest.notes
+        ):
             console.print(f"[yellow]note:[/] {escape(str(warning.message))}", soft_wrap=True)
     _print_summary(demand.manifest, trend.manifest, demand_dir, trend_dir, timings)
 

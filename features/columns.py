@@ -1,0 +1,133 @@
+"""Which columns of a sales export are read, and what the lines of a till or web shop mean.
+
+Exports carry many columns a forecast must not use: e-mail addresses, notes, receipt and order
+numbers. The rules, applied in this order (the README repeats them):
+
+- `drop_cols` are never read. With `keep_cols`, only those and the mapped columns (series,
+  store, date, time of day, quantity, status) are read; the others are ignored with one note.
+- An extra text column that varies within a series is ignored with a note (one that is fixed
+  per series becomes a static attribute; one whose cells are mostly numbers is a numeric
+  column with bad cells, and refused with their rows).
+- A numeric column that looks like an identifier is ignored with a note rather than becoming an
+  exogenous variable: its name holds a word such as receipt, order, id, number, nr, Beleg, Bon,
+  invoice, transaction, zip or phone; or the file is a transaction log (several lines per series
+  and day) and the column holds whole numbers of which more than a third are distinct. Naming
+  the column with `keep_cols` keeps it.
+- A status column marks cancelling lines (a Storno, void or return line that undoes another:
+  it counts as -|quantity|) and undone lines (an order refunded or voided as a whole: it counts
+  0). Partial refunds count as sold.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataProblem, DataValidationError
+from features.read_options import ReadOptions
+
+_ID_WORDS = frozenset(
+    {
+        "id", "ids", "no", "nr", "num", "number", "nummer", "receipt", "order", "invoice",
+        "beleg", "bon", "ticket", "transaction", "txn", "zip", "plz", "postcode", "postal",
+        "phone", "telefon", "tel", "mobile", "ean", "gtin", "upc", "barcode", "rechnung",
+        "auftrag", "bestellung",
+    }
+)  # fmt: skip
+_ID_SUFFIXES = ("nummer", "nr")
+_WORD = re.compile(r"[A-ZÄÖÜ]?[a-zäöüß]+|[A-ZÄÖÜ]+(?![a-zäöüß])|\d+")
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+#: Status words of a line that undoes another line (it counts as -|quantity|).
+CANCELLING = frozenset(
+    {"storno", "void", "return", "retour", "rückgabe", "refund", "erstattung", "cancellation",
+     "korrektur", "gutschrift"}
+)  # fmt: skip
+#: Status words of a line that was itself undone (it counts as 0).
+UNDONE = frozenset(
+    {"refunded", "voided", "cancelled", "canceled", "storniert", "returned", "erstattet"}
+)
+_PARTIAL = frozenset({"partially", "partial", "teilweise", "teil"})
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def select_columns(
+    frame: pd.DataFrame, options: ReadOptions, path: Path
+) -> tuple[pd.DataFrame, list[str]]:
+    """Drop `drop_cols`, and with `keep_cols` every unmapped column not named; note what went."""
+    named = [*options.keep_cols, *options.drop_cols]
+    unknown = [c for c in dict.fromkeys(named) if c not in frame.columns]
+    if unknown:
+        raise DataValidationError(
+            [
+                DataProblem(
+                    "missing_columns",
+                    f"column(s) {', '.join(map(repr, unknown))} named by --keep-col/--drop-col "
+                    f"not found; the file has: {', '.join(map(str, frame.columns[:40]))}",
+                    file=str(path),
+                    hint="spell the column as the file's header does",
+                )
+            ]
+        )
+    mapped = set(options.mapped_cols)
+    drop = [c for c in options.drop_cols if c not in mapped]
+    notes = []
+    if options.keep_cols:
+        wanted = mapped | set(options.keep_cols)
+        ignored = [c for c in frame.columns if c not in wanted and c not in drop]
+        if ignored:
+            notes.append(
+                f"{len(ignored)} column(s) ignored (not named by --keep-col): {', '.join(ignored)}"
+            )
+        drop += ignored
+    return frame.drop(columns=drop), notes
+
+
+def looks_like_identifier(name: str, values: pd.Series, transaction_log: bool) -> bool:
+    """Whether a numeric column names things (receipts, orders, zip codes), not a demand driver.
+
+    See the module docstring for the rule.
+    """
+    words = _words(name)
+    if any(w in _ID_WORDS or w.endswith(_ID_SUFFIXES) for w in words):
+        return True
+    present = values.dropna()
+    if not transaction_log or len(present) < 20:
+        return False
+    whole = bool(np.all(np.mod(present.to_numpy(dtype="float64"), 1) == 0))
+    return whole and present.nunique() > len(present) / 3
+
+
+def is_clock_column(text: pd.Series) -> bool:
+    """Whether every filled cell is a time of day such as "07:15" or "07:15:02"."""
+    filled = text.astype("str").str.strip()
+    filled = filled[filled != ""]
+    return bool(len(filled)) and bool(filled.str.match(_CLOCK).all())
+
+
+def parse_clock(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Times of day as timedeltas (blank cells are midnight) and the cells that are not times."""
+    cleaned = text.astype("str").str.strip()
+    blank = (cleaned == "").to_numpy()
+    padded = cleaned.where(~cleaned.str.match(r"^\d{1,2}:\d{2}$"), cleaned + ":00")
+    values = pd.to_timedelta(padded.where(~blank, "0:00:00"), errors="coerce")
+    invalid = values.isna().to_numpy() | ~(cleaned.str.match(_CLOCK).to_numpy() | blank)
+    invalid |= (values >= pd.Timedelta(days=1)).to_numpy()
+    return values.where(~invalid, pd.Timedelta(0)), invalid
+
+
+def line_signs(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per line: whether its status marks it as cancelling another line, or as undone itself."""
+    words = status.astype("str").str.lower().map(_words)
+    partial = words.map(lambda ws: any(w in _PARTIAL for w in ws)).to_numpy(dtype=bool)
+    undone = words.map(lambda ws: any(w in UNDONE for w in ws)).to_numpy(dtype=bool) & ~partial
+    cancelling = words.map(
+        lambda ws: any(w in CANCELLING or w.endswith("storno") for w in ws)
+    ).to_numpy(dtype=bool)
+    return cancelling & ~undone & ~partial, undone
