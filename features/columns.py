@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataProblem, DataValidationError
+from features.parsing import cell_examples, is_text, parse_numbers
 from features.read_options import ReadOptions
 
 _ID_WORDS = frozenset(
@@ -39,6 +40,7 @@ _ID_WORDS = frozenset(
 )  # fmt: skip
 _ID_SUFFIXES = ("nummer", "nr")
 _WORD = re.compile(r"[A-ZÄÖÜ]?[a-zäöüß]+|[A-ZÄÖÜ]+(?![a-zäöüß])|\d+")
+_TRUE_FALSE = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0"}
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 #: Status words of a line that undoes another line (it counts as -|quantity|).
@@ -131,3 +133,66 @@ def line_signs(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         lambda ws: any(w in CANCELLING or w.endswith("storno") for w in ws)
     ).to_numpy(dtype=bool)
     return cancelling & ~undone & ~partial, undone
+
+
+def detected_clock(table: pd.DataFrame, extra: list[str], ds: pd.Series) -> str | None:
+    """A text column holding only times of day, when the dates themselves carry none."""
+    dated = ds.dropna()
+    if dated.empty or dated.ne(dated.dt.normalize()).any():
+        return None
+    return next((c for c in extra if is_text(table[c]) and is_clock_column(table[c])), None)
+
+
+def sort_extra_columns(  # type: ignore[no-untyped-def]
+    table, extra, ids, good_id, decimal, transaction_log, report, options, notes
+) -> tuple[dict[str, pd.Series], list[str]]:
+    """Sort extra columns into exogenous numbers, static attributes and ignored columns.
+
+    The rules are in `features.columns`; a column named by keep_cols is never ignored.
+    """
+    exogenous: dict[str, pd.Series] = {}
+    static_columns: list[str] = []
+    ignored: dict[str, list[str]] = {"text": [], "identifier": [], "empty": []}
+    kept = set(options.keep_cols)
+    for column in extra:
+        values = table[column]
+        if not is_text(values):
+            numbers = values.astype("float64")
+        else:
+            text = values.astype("str").str.strip()
+            parsed = parse_numbers(text.str.lower().replace(_TRUE_FALSE), decimal=decimal)
+            numbers = parsed.values
+            if parsed.invalid.any():
+                if text[good_id].groupby(ids[good_id]).nunique().le(1).all():
+                    static_columns.append(column)
+                elif column in kept or parsed.invalid.sum() < (~parsed.missing).sum() / 2:
+                    report(
+                        "non_numeric_column",
+                        f"column '{column}' mixes numbers and text, e.g. "
+                        f"{cell_examples(parsed.invalid, text)}; extra columns must be numeric "
+                        "(price, promo...) or fixed per series (category, store...)",
+                        column,
+                        parsed.invalid,
+                        "fix those cells, or move the column to the attributes file",
+                    )
+                else:
+                    ignored["text"].append(column)
+                continue
+        if numbers.isna().all() and column not in kept:
+            ignored["empty"].append(column)
+        elif column not in kept and looks_like_identifier(column, numbers, transaction_log):
+            ignored["identifier"].append(column)
+        else:
+            exogenous[column] = numbers
+    reasons = {
+        "text": "text that varies within a series",
+        "identifier": "numbers that name receipts, orders or the like",
+        "empty": "no values",
+    }
+    parts = [f"{', '.join(cols)} ({reasons[kind]})" for kind, cols in ignored.items() if cols]
+    if parts:
+        notes.append(
+            f"{sum(map(len, ignored.values()))} column(s) ignored: {'; '.join(parts)}; "
+            "name one with --keep-col to use it"
+        )
+    return exogenous, static_columns

@@ -144,3 +144,14 @@ def offset_minutes(offset: str) -> int:
     digits = offset.replace(":", "")
     sign = -1 if digits[0] == "-" else 1
     return sign * (int(digits[1:3]) * 60 + int(digits[3:5]))
+
+
+def cell_examples(mask: np.ndarray, text: pd.Series) -> str:
+    """Up to three distinct offending cells, quoted, for a message."""
+    values = pd.unique(text[mask].astype("str"))[:3]
+    return ", ".join(repr(v) for v in values)
+
+
+def is_text(column: pd.Series) -> bool:
+    """Whether a column holds text cells (a CSV column) rather than typed values (Parquet)."""
+    return pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.columns import is_clock_column, line_signs, looks_like_identifier, parse_clock
+from features.columns import detected_clock, line_signs, parse_clock, sort_extra_columns
 from features.errors import DataProblem, DataValidationError, DataWarning
 from features.frequency import coarser_or_equal, infer_native_frequency, period_alias
 from features.parsing import (
+    cell_examples,
     detect_decimal_comma,
+    is_text,
     missing_mask,
     offset_minutes,
     parse_dates,
@@ -23,8 +25,6 @@ from features.parsing import (
 )
 from features.read_options import ReadOptions
 from features.schema import ID, TARGET, TIME
-
-_TRUE_FALSE = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0"}
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,6 @@ def located_rows(mask: np.ndarray, row_numbers: np.ndarray) -> dict[str, object]
 
 def offending_ids(mask: np.ndarray, ids: pd.Series) -> tuple[str, ...]:
     return tuple(str(u) for u in pd.unique(ids[mask].dropna())[:20])
-
-
-def _examples(mask: np.ndarray, text: pd.Series) -> str:
-    values = pd.unique(text[mask].astype("str"))[:3]
-    return ", ".join(repr(v) for v in values)
-
-
-def _is_text(column: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)
 
 
 def validate_sales(
@@ -110,7 +101,7 @@ def validate_sales(
             report(
                 "bad_date",
                 f"{parsed.invalid.sum()} date(s) could not be read, "
-                f"e.g. {_examples(parsed.invalid, dates_text)}",
+                f"e.g. {cell_examples(parsed.invalid, dates_text)}",
                 TIME,
                 parsed.invalid,
                 "write dates as YYYY-MM-DD, or pass --date-format (e.g. %d.%m.%Y)",
@@ -122,7 +113,8 @@ def validate_sales(
             report(
                 "mixed_timezones",
                 "some timestamps carry a time zone and others do not, e.g. "
-                f"{_examples(zoned, dates_text)} next to {_examples(~zoned & dated, dates_text)}",
+                f"{cell_examples(zoned, dates_text)} next to "
+                f"{cell_examples(~zoned & dated, dates_text)}",
                 TIME,
                 ~zoned & dated,
                 "export every timestamp in the same zone (or all without one)",
@@ -142,7 +134,7 @@ def validate_sales(
         bad_date = parsed.missing | parsed.invalid
 
     extra = [c for c in table.columns if c not in (ID, TIME, TARGET, options.status_col)]
-    clock = options.clock_col or _detected_clock(table, extra, ds)
+    clock = options.clock_col or detected_clock(table, extra, ds)
     if clock is not None:
         extra.remove(clock)
         times, bad_time = parse_clock(table[clock])
@@ -150,7 +142,7 @@ def validate_sales(
             report(
                 "bad_time",
                 f"{bad_time.sum()} time(s) of day could not be read, e.g. "
-                f"{_examples(bad_time, table[clock].astype('str'))}",
+                f"{cell_examples(bad_time, table[clock].astype('str'))}",
                 clock,
                 bad_time,
                 "write times of day as HH:MM or HH:MM:SS",
@@ -161,7 +153,7 @@ def validate_sales(
             notes.append(f"times of day in column '{clock}' were added to the dates")
 
     # Quantities and other numeric columns.
-    text_numeric = [table[c].astype("str") for c in [TARGET, *extra] if _is_text(table[c])]
+    text_numeric = [table[c].astype("str") for c in [TARGET, *extra] if is_text(table[c])]
     decimal = options.decimal or (
         "," if delimiter != "," and detect_decimal_comma(text_numeric) else "."
     )
@@ -178,7 +170,7 @@ def validate_sales(
     good_id = ~bad_id
     day = pd.DataFrame({ID: ids, TIME: ds.dt.normalize()})[good_id & ~bad_date]
     transaction_log = bool(day.duplicated().any())
-    exogenous, static_columns = _extra_columns(
+    exogenous, static_columns = sort_extra_columns(
         table, extra, ids, good_id, decimal, transaction_log, report, options, notes
     )
 
@@ -252,69 +244,6 @@ def validate_sales(
     return CheckedSales(panel=panel, static=static, freq=freq, freq_alias=alias, notes=tuple(notes))
 
 
-def _detected_clock(table: pd.DataFrame, extra: list[str], ds: pd.Series) -> str | None:
-    """A text column holding only times of day, when the dates themselves carry none."""
-    dated = ds.dropna()
-    if dated.empty or dated.ne(dated.dt.normalize()).any():
-        return None
-    return next((c for c in extra if _is_text(table[c]) and is_clock_column(table[c])), None)
-
-
-def _extra_columns(  # type: ignore[no-untyped-def]
-    table, extra, ids, good_id, decimal, transaction_log, report, options, notes
-) -> tuple[dict[str, pd.Series], list[str]]:
-    """Sort extra columns into exogenous numbers, static attributes and ignored columns.
-
-    The rules are in `features.columns`; a column named by keep_cols is never ignored.
-    """
-    exogenous: dict[str, pd.Series] = {}
-    static_columns: list[str] = []
-    ignored: dict[str, list[str]] = {"text": [], "identifier": [], "empty": []}
-    kept = set(options.keep_cols)
-    for column in extra:
-        values = table[column]
-        if not _is_text(values):
-            numbers = values.astype("float64")
-        else:
-            text = values.astype("str").str.strip()
-            parsed = parse_numbers(text.str.lower().replace(_TRUE_FALSE), decimal=decimal)
-            numbers = parsed.values
-            if parsed.invalid.any():
-                if text[good_id].groupby(ids[good_id]).nunique().le(1).all():
-                    static_columns.append(column)
-                elif column in kept or parsed.invalid.sum() < (~parsed.missing).sum() / 2:
-                    report(
-                        "non_numeric_column",
-                        f"column '{column}' mixes numbers and text, e.g. "
-                        f"{_examples(parsed.invalid, text)}; extra columns must be numeric "
-                        "(price, promo...) or fixed per series (category, store...)",
-                        column,
-                        parsed.invalid,
-                        "fix those cells, or move the column to the attributes file",
-                    )
-                else:
-                    ignored["text"].append(column)
-                continue
-        if numbers.isna().all() and column not in kept:
-            ignored["empty"].append(column)
-        elif column not in kept and looks_like_identifier(column, numbers, transaction_log):
-            ignored["identifier"].append(column)
-        else:
-            exogenous[column] = numbers
-    reasons = {
-        "text": "text that varies within a series",
-        "identifier": "numbers that name receipts, orders or the like",
-        "empty": "no values",
-    }
-    parts = [f"{', '.join(cols)} ({reasons[kind]})" for kind, cols in ignored.items() if cols]
-    if parts:
-        notes.append(
-            f"{sum(map(len, ignored.values()))} column(s) ignored: {'; '.join(parts)}; "
-            "name one with --keep-col to use it"
-        )
-    return exogenous, static_columns
-
-
 def _offset_spread(offsets: tuple[str, ...]) -> int:
     minutes = [offset_minutes(o) for o in offsets]
     return max(minutes) - min(minutes) if minutes else 0
@@ -322,7 +251,7 @@ def _offset_spread(offsets: tuple[str, ...]) -> int:
 
 def _check_target(column, decimal, report):  # type: ignore[no-untyped-def]
     """Parse y and report missing, non-numeric and infinite quantities."""
-    if _is_text(column):
+    if is_text(column):
         parsed = parse_numbers(column.astype("str"), decimal=decimal)
         y, missing, invalid = parsed.values, parsed.missing, parsed.invalid
         text = column.astype("str")
@@ -341,7 +270,7 @@ def _check_target(column, decimal, report):  # type: ignore[no-untyped-def]
     if invalid.any():
         report(
             "non_numeric_y",
-            f"{invalid.sum()} quantities are not numbers, e.g. {_examples(invalid, text)}",
+            f"{invalid.sum()} quantities are not numbers, e.g. {cell_examples(invalid, text)}",
             TARGET,
             invalid,
             "write plain numbers; for a decimal comma in a comma-separated file pass --decimal ,",
@@ -359,7 +288,7 @@ def _check_negative_rows(y, column, report, options, notes):  # type: ignore[no-
         report(
             "negative_y",
             f"{negative.sum()} quantities are negative, e.g. "
-            f"{_examples(negative, column.astype('str'))}",
+            f"{cell_examples(negative, column.astype('str'))}",
             TARGET,
             negative,
             "remove returns from the export, or pass --negative clip to count them as 0 sold",
