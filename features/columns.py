@@ -15,20 +15,23 @@ numbers. The rules, applied in this order (the README repeats them):
   the column with `keep_cols` keeps it.
 - A status column marks cancelling lines (a Storno, void or return line that undoes another:
   it counts as -|quantity|) and undone lines (an order refunded or voided as a whole: it counts
-  0). Partial refunds count as sold.
+  0). Partial refunds count as sold. Shopify writes the status on an order's first line only:
+  with an order column, the order's other lines take that status.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.errors import DataProblem, DataValidationError
+from features.errors import DataProblem, DataValidationError, DataWarning
 from features.parsing import cell_examples, is_text, parse_numbers
 from features.read_options import ReadOptions
+from features.schema import TARGET
 
 _ID_WORDS = frozenset(
     {
@@ -124,9 +127,16 @@ def parse_clock(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return values.where(~invalid, pd.Timedelta(0)), invalid
 
 
-def line_signs(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per line: whether its status marks it as cancelling another line, or as undone itself."""
-    words = status.astype("str").str.lower().map(_words)
+def line_signs(status: pd.Series, order: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per line: whether its status marks it as cancelling another line, or as undone itself.
+
+    With an order column, a line with a blank status takes the status of its order.
+    """
+    status = status.astype("str").str.strip()
+    if order is not None:
+        given = status.where(status != "", None)
+        status = given.groupby(order.astype("str"), sort=False).transform("first").fillna("")
+    words = status.str.lower().map(_words)
     partial = words.map(lambda ws: any(w in _PARTIAL for w in ws)).to_numpy(dtype=bool)
     undone = words.map(lambda ws: any(w in UNDONE for w in ws)).to_numpy(dtype=bool) & ~partial
     cancelling = words.map(
@@ -196,3 +206,25 @@ def sort_extra_columns(  # type: ignore[no-untyped-def]
             "name one with --keep-col to use it"
         )
     return exogenous, static_columns
+
+
+def net_day_totals(
+    panel: pd.DataFrame, n_netted: int, options: ReadOptions, notes: list[str]
+) -> pd.DataFrame:
+    """Lines of a day are already summed; clip the net day totals at 0 and say what happened."""
+    if n_netted:
+        marked = f", or so marked in '{options.status_col}'" if options.status_col else ""
+        notes.append(
+            f"{n_netted} voided, refunded or returned line(s) (negative quantity{marked}) were "
+            "netted within their day before the day total was clipped at 0"
+        )
+    negative = panel[TARGET] < 0
+    if negative.any():
+        message = (
+            f"{int(negative.sum())} day total(s) with more returned than sold were set to 0 "
+            "(--negative clip)"
+        )
+        warnings.warn(message, DataWarning, stacklevel=4)
+        notes.append(message)
+        panel = panel.assign(**{TARGET: panel[TARGET].clip(lower=0)})
+    return panel

@@ -251,7 +251,7 @@ def rename_columns(
     """
     series_cols = options.series_cols
     roles = [options.time_col] + ([options.target_col] if needs_target else [])
-    roles += [c for c in (options.clock_col, options.status_col) if c]
+    roles += [c for c in (options.clock_col, options.status_col, options.order_col) if c]
     missing = [c for c in [*series_cols, *roles] if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns[:12]))
@@ -261,6 +261,7 @@ def rename_columns(
             options.store_col: "--store-col",
             options.clock_col: "--time-of-day-col",
             options.status_col: "--status-col",
+            options.order_col: "--order-col",
         }
         raise _problem(
             "missing_columns",
@@ -274,7 +275,8 @@ def rename_columns(
     if options.store_col:
         item = _joined(frame, options.id_cols)
         store = frame[options.store_col].astype("str").str.strip()
-        frame = frame.drop(columns=[c for c in ("item", "store") if c not in series_cols])
+        replaced = [c for c in ("item", "store") if c in frame.columns and c not in series_cols]
+        frame = frame.drop(columns=replaced)
         frame["item"], frame["store"] = item, store
     if len(series_cols) > 1:
         joined = _joined(frame, series_cols)

@@ -33,6 +33,8 @@ class ReadOptions:
             detected when None and a text column holds only times such as "07:15".
         status_col: a line status column; lines marked as a cancellation (Storno, void, return)
             count as -|quantity|, lines marked as undone (refunded, voided) count 0.
+        order_col: the order (receipt) column of an export that writes the status on an order's
+            first line only (Shopify); the other lines of the order take that status.
         keep_cols: when given, only these extra columns (and the mapped ones) are read.
         drop_cols: extra columns never read.
     """
@@ -52,6 +54,7 @@ class ReadOptions:
     store_col: str | None = None
     clock_col: str | None = None
     status_col: str | None = None
+    order_col: str | None = None
     keep_cols: tuple[str, ...] = ()
     drop_cols: tuple[str, ...] = ()
 
@@ -63,5 +66,5 @@ class ReadOptions:
     @property
     def mapped_cols(self) -> tuple[str, ...]:
         """Every column the options give a role (series, date, time, quantity, status)."""
-        roles = (*self.series_cols, self.time_col, self.target_col, self.clock_col, self.status_col)
-        return tuple(c for c in roles if c)
+        roles = (*self.series_cols, self.time_col, self.target_col, self.clock_col)
+        return tuple(c for c in (*roles, self.status_col, self.order_col) if c)

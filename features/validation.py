@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.columns import detected_clock, line_signs, parse_clock, sort_extra_columns
+from features.columns import (
+    detected_clock,
+    line_signs,
+    net_day_totals,
+    parse_clock,
+    sort_extra_columns,
+)
 from features.errors import DataProblem, DataValidationError, DataWarning
 from features.frequency import coarser_or_equal, infer_native_frequency, period_alias
 from features.parsing import (
@@ -129,11 +135,13 @@ def validate_sales(
             )
         elif zoned.any():
             notes.append(
-                f"time-zone offsets ({', '.join(parsed.offsets)}) dropped: local dates are used"
+                f"time-zone offsets ({', '.join(parsed.offsets)}) dropped: each timestamp counts "
+                "on its wall-clock date in its own offset (the shop's local date)"
             )
         bad_date = parsed.missing | parsed.invalid
 
-    extra = [c for c in table.columns if c not in (ID, TIME, TARGET, options.status_col)]
+    roles = (ID, TIME, TARGET, options.status_col, options.order_col)
+    extra = [c for c in table.columns if c not in roles]
     clock = options.clock_col or detected_clock(table, extra, ds)
     if clock is not None:
         extra.remove(clock)
@@ -160,7 +168,8 @@ def validate_sales(
     y, bad_y = _check_target(table[TARGET], decimal, report)
     cancelling = undone = np.zeros(len(table), dtype=bool)
     if options.status_col:
-        cancelling, undone = line_signs(table[options.status_col])
+        order = table[options.order_col] if options.order_col else None
+        cancelling, undone = line_signs(table[options.status_col], order)
         y = y.where(~cancelling, -y.abs()).where(~undone, 0.0)
     netted = (y < 0).to_numpy() | undone
     if options.duplicates != "sum":
@@ -234,7 +243,7 @@ def validate_sales(
     if problems:
         raise DataValidationError(problems, source=source)
     if options.duplicates == "sum":
-        panel = _net_days(panel, int(netted[usable].sum()), options, notes)
+        panel = net_day_totals(panel, int(netted[usable].sum()), options, notes)
 
     panel = panel.sort_values([ID, TIME], ignore_index=True)
     panel = _check_length(panel, options, source, notes)
@@ -300,28 +309,6 @@ def _check_negative_rows(y, column, report, options, notes):  # type: ignore[no-
         notes.append(message)
         y = y.clip(lower=0)
     return y, np.zeros(len(y), dtype=bool)
-
-
-def _net_days(
-    panel: pd.DataFrame, n_netted: int, options: ReadOptions, notes: list[str]
-) -> pd.DataFrame:
-    """Lines of a day are already summed; clip the net day totals at 0 and say what happened."""
-    if n_netted:
-        marked = f" or status in '{options.status_col}'" if options.status_col else ""
-        notes.append(
-            f"{n_netted} voided or returned line(s) (negative quantity{marked}) were netted "
-            "within their day before the day total was clipped at 0"
-        )
-    negative = panel[TARGET] < 0
-    if negative.any():
-        message = (
-            f"{int(negative.sum())} day total(s) with more returned than sold were set to 0 "
-            "(--negative clip)"
-        )
-        warnings.warn(message, DataWarning, stacklevel=4)
-        notes.append(message)
-        panel = panel.assign(**{TARGET: panel[TARGET].clip(lower=0)})
-    return panel
 
 
 def _check_length(

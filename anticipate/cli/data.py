@@ -115,6 +115,10 @@ def data_build(
         str | None,
         typer.Option(help="Line status column: Storno/void/return lines net against sales."),
     ] = None,
+    order_col: Annotated[
+        str | None,
+        typer.Option(help="Order column: lines with a blank status take their order's status."),
+    ] = None,
     keep_col: Annotated[
         list[str] | None,
         typer.Option(help="Read only these extra columns (repeatable); the rest are ignored."),
@@ -157,6 +161,7 @@ def data_build(
         clock_col=time_of_day_col,
         target_col=target_col,
         status_col=status_col,
+        order_col=order_col,
         keep_cols=tuple(keep_col or ()),
         drop_cols=tuple(drop_col or ()),
         delimiter=delimiter,
