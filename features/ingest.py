@@ -1,7 +1,8 @@
 """Read sales and attribute files (CSV or Parquet) into the canonical long frames.
 
 `read_sales` is the front door for whatever a till or web shop exports: any delimiter, decimal
-comma, UTF-8 with or without BOM, a column mapping for exports that say `sku, date, qty`. Every
+comma, UTF-8 with or without BOM, a column mapping for exports that say `sku, date, qty`, and
+line exports whose extra columns are sorted out by `features.columns`. Every
 problem found is collected into one `DataValidationError` naming file, column, rows and series;
 a user's mistake never escapes as a raw pandas or pyarrow traceback.
 """
