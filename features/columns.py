@@ -48,8 +48,8 @@ _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 #: Status words of a line that undoes another line (it counts as -|quantity|).
 CANCELLING = frozenset(
-    {"storno", "void", "return", "retour", "rückgabe", "refund", "erstattung", "cancellation",
-     "korrektur", "gutschrift"}
+    {"storno", "void", "return", "retour", "retoure", "rückgabe", "refund", "erstattung",
+     "cancellation", "korrektur", "gutschrift"}
 )  # fmt: skip
 #: Status words of a line that was itself undone (it counts as 0).
 UNDONE = frozenset(
