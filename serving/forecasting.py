@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,9 @@ from features.schema import ID, TIME
 from serving import ledger
 from serving.errors import InvalidRequest, UnknownSeries
 from serving.state import LiveModel
+from training.base import central_interval_of, level_name
+from training.base import hi as hi_column
+from training.base import lo as lo_column
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Served:
     yhat: np.ndarray
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]
     served_at: dt.datetime
+    #: Quantile level label ("2.5") -> its value per point; answered, not kept in the ledger.
+    quantiles: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def checked_request(
@@ -55,7 +61,13 @@ def checked_request(
     return ids, horizon
 
 
-def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list[int]) -> Served:
+def compute(
+    live: LiveModel,
+    ids: list[str],
+    horizon: int,
+    interval_levels: list[int],
+    quantiles: Sequence[float] = (),
+) -> Served:
     """The forecasts of `ids` from the snapshot (precomputed when possible)."""
     columns = live.forecast(ids, horizon, interval_levels)  # long, the series in `ids` order
     bounds = {
@@ -65,6 +77,7 @@ def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list
         )
         for lv in interval_levels
     }
+    yhat = np.asarray(columns["yhat"], dtype="float64")
     return Served(
         ids=ids,
         hierarchy_levels=[str(live.level_of[uid]) for uid in ids],
@@ -72,10 +85,32 @@ def compute(live: LiveModel, ids: list[str], horizon: int, interval_levels: list
         horizon=horizon,
         interval_levels=list(interval_levels),
         days=np.asarray(columns[TIME], dtype="datetime64[us]"),
-        yhat=np.asarray(columns["yhat"], dtype="float64"),
+        yhat=yhat,
         bounds=bounds,
         served_at=dt.datetime.now(dt.UTC),
+        quantiles=daily_quantiles(live, ids, horizon, quantiles, yhat),
     )
+
+
+def daily_quantiles(
+    live: LiveModel, ids: list[str], horizon: int, quantiles: Sequence[float], yhat: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each quantile level (percent) as its values per point, from the calibrated intervals.
+
+    q > 50 is the upper bound of the central interval at 2q - 100, q < 50 the lower bound at
+    100 - 2q (so 97.5 is the 95 % upper bound), and q = 50 the point forecast.
+    """
+    sides = {str(level_name(q)): central_interval_of(q) for q in quantiles}
+    levels = sorted({side[0] for side in sides.values() if side is not None})
+    columns = live.forecast(ids, horizon, levels) if levels else {}  # type: ignore[arg-type]
+    return {
+        label: yhat
+        if side is None
+        else np.asarray(
+            columns[hi_column(side[0]) if side[1] == "hi" else lo_column(side[0])], "float64"
+        )
+        for label, side in sides.items()
+    }
 
 
 def history_stats_of(live: LiveModel) -> ledger.HistoryStats:
@@ -121,6 +156,10 @@ def _columns(served: Served) -> tuple[list[str], list[list[float]]]:
     return names, columns
 
 
+def _quantile_columns(served: Served) -> list[tuple[str, list[float]]]:
+    return [(label, np.round(v, 6).tolist()) for label, v in served.quantiles.items()]
+
+
 def json_body(
     live: LiveModel,
     served: Served,
@@ -130,6 +169,7 @@ def json_body(
 ) -> dict[str, Any]:
     """The ForecastResponse as plain JSON types, built from the arrays (the hot path)."""
     names, columns = _columns(served)
+    quantiles = _quantile_columns(served)
     dates = served.days.astype("datetime64[D]").astype("str").tolist()
     model_name = live.model.alias_name
     h = served.horizon
@@ -139,6 +179,9 @@ def json_body(
             {"ds": dates[r], **{n: col[r] for n, col in zip(names, columns, strict=True)}}
             for r in range(i * h, (i + 1) * h)
         ]
+        if quantiles:
+            for r, point in enumerate(points, start=i * h):
+                point["quantiles"] = {label: values[r] for label, values in quantiles}
         forecasts.append(
             {
                 "unique_id": uid,
@@ -160,6 +203,14 @@ def json_body(
     }
 
 
+def _csv_columns(served: Served) -> tuple[list[str], list[list[float]]]:
+    """The value columns of a CSV answer: yhat, the bounds, then yhat_q_L per quantile."""
+    names, columns = _columns(served)
+    for label, values in _quantile_columns(served):
+        names, columns = [*names, f"yhat_q_{label}"], [*columns, values]
+    return names, columns
+
+
 def csv_body(live: LiveModel, served: Served, scenario: Served | None = None) -> str:
     """The forecast as CSV: one row per series and period, the long forecast frame of DESIGN.
 
@@ -168,12 +219,13 @@ def csv_body(live: LiveModel, served: Served, scenario: Served | None = None) ->
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    names, _ = _columns(served)
+    names, _ = _csv_columns(served)
     kind = [] if scenario is None else ["forecast"]
     writer.writerow([ID, "level", "model_version", "origin", *kind, "ds", *names])
     parts = [(served, "base")] + ([] if scenario is None else [(scenario, "scenario")])
     for part, label in parts:
-        _, columns = _columns(part)
+        found = dict(zip(*_csv_columns(part), strict=True))
+        columns = [found.get(name, [""] * len(part.yhat)) for name in names]
         dates = part.days.astype("datetime64[D]").astype("str").tolist()
         tag = [] if scenario is None else [label]
         h = part.horizon

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,6 +20,8 @@ from serving.schema_types import (
     UtcDatetime,
     _check_levels,
 )
+from training.base import central_interval_of, level_name
+from training.errors import TrainingError
 
 __all__ = [
     "EARLIEST_DATE",
@@ -34,6 +36,20 @@ __all__ = [
     "Strict",
     "UtcDatetime",
 ]
+
+
+#: A probability level in percent, strictly between 0 and 100 (2.5, 50, 97.5, 99.9 ...).
+Percent = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False, strict=True)]
+
+
+def checked_quantiles(quantiles: list[float]) -> list[float]:
+    """Sorted unique quantile levels whose central interval exists (not 0 or 100 once rounded)."""
+    try:
+        for q in quantiles:
+            central_interval_of(q)
+    except TrainingError as err:
+        raise ValueError(str(err)) from None
+    return sorted({float(level_name(q)) for q in quantiles})
 
 
 class ForecastRequest(Strict):
@@ -52,8 +68,16 @@ class ForecastRequest(Strict):
         description="A what-if plan of future price/promotion; its forecast comes next to the "
         "base one under `scenario` and is not scored.",
     )
+    quantiles: list[Percent] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Quantile levels in percent, answered per point as `quantiles` "
+        '{"2.5": value, ...}: q > 50 is the upper bound of the central interval at 2q - 100, '
+        "q < 50 the lower bound at 100 - 2q, q = 50 the point forecast (yhat).",
+    )
 
     _levels = field_validator("levels")(_check_levels)
+    _quantiles = field_validator("quantiles")(checked_quantiles)
 
     model_config = ConfigDict(
         extra="forbid",

@@ -30,14 +30,14 @@ MODEL = "model"
 YHAT = "yhat"
 
 
-def lo(interval_level: int) -> str:
+def lo(interval_level: float) -> str:
     """Column of the lower bound at `interval_level` percent."""
-    return f"yhat_lo_{interval_level}"
+    return f"yhat_lo_{level_name(interval_level)}"
 
 
-def hi(interval_level: int) -> str:
+def hi(interval_level: float) -> str:
     """Column of the upper bound at `interval_level` percent."""
-    return f"yhat_hi_{interval_level}"
+    return f"yhat_hi_{level_name(interval_level)}"
 
 
 @dataclass(frozen=True)
@@ -164,9 +164,35 @@ def forecast_frame(
     return frame
 
 
-def check_interval_levels(interval_levels: Sequence[int]) -> tuple[int, ...]:
-    """Interval levels as sorted unique integers strictly between 0 and 100."""
-    out = tuple(sorted({int(lv) for lv in interval_levels}))
+def level_name(interval_level: float) -> int | float:
+    """A level in percent as columns and answers name it: 80 for 80.0, 97.5 stays 97.5.
+
+    Rounded to 9 decimals, so that 2 * 99.9 - 100 is 99.8 and not 99.80000000000001.
+    """
+    number = round(float(interval_level), 9)
+    return int(number) if number.is_integer() else number
+
+
+def central_interval_of(quantile: float) -> tuple[int | float, str] | None:
+    """The central interval whose bound is the quantile `quantile` (percent), and which bound.
+
+    Above the median q is the upper bound at level 2q - 100 ("hi"), below it the lower bound at
+    100 - 2q ("lo"); None for the median itself (q = 50), which is the point forecast.
+    """
+    q = float(quantile)
+    if level_name(q) == 50:
+        return None
+    level = level_name(2 * q - 100 if q > 50 else 100 - 2 * q)
+    if not (0 < q < 100 and 0 < level < 100):
+        raise TrainingError(
+            f"quantile levels must be between 0 and 100 (percent, to 9 decimals), got {quantile}"
+        )
+    return level, "hi" if q > 50 else "lo"
+
+
+def check_interval_levels(interval_levels: Sequence[float]) -> tuple[int | float, ...]:
+    """Interval levels as sorted unique numbers strictly between 0 and 100 (whole ones as int)."""
+    out = tuple(sorted({level_name(lv) for lv in interval_levels}))
     bad = [lv for lv in out if not 0 < lv < 100]
     if bad:
         raise TrainingError(f"interval levels must be between 0 and 100 (percent), got {bad}")

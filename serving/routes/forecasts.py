@@ -67,7 +67,7 @@ async def create_forecasts(
     ids, horizon = checked_request(
         live, body.unique_ids, body.horizon, settings.max_series_per_request
     )
-    served = compute(live, ids, horizon, body.levels)
+    served = compute(live, ids, horizon, body.levels, body.quantiles)
     request_id = request.state.request_id
     try:
         service.record_served(ledger_item(live, served, request_id, key.id))
