@@ -56,6 +56,7 @@ NEEDS: dict[str, str | None] = {
     "GET /v1/series/{unique_id}": "viewer",
     "POST /v1/forecasts": "viewer",
     "POST /v1/forecasts/adhoc": "viewer",
+    "POST /v1/forecasts/totals": "viewer",
     "POST /v1/orders": "viewer",
     "GET /v1/forecasts/history": "viewer",
     "GET /v1/accuracy": "viewer",
@@ -115,6 +116,7 @@ def known_series_schema(
     raw: dict[str, Any] = copy.deepcopy(fuzz_app.openapi())
     bodies = raw["components"]["schemas"]
     bodies["ForecastRequest"]["properties"]["unique_ids"]["items"] = ids
+    bodies["TotalsRequest"]["properties"]["unique_ids"]["items"] = ids
     bodies["ActualRow"]["properties"]["unique_id"] = ids
     for operations in raw["paths"].values():
         for operation in operations.values():
