@@ -113,7 +113,11 @@ class SeriesTotal(BaseModel):
         f"or every level when the level had fewer than {MIN_POOL}."
     )
     pool_size: int = Field(description="Backtest totals (series x origins) in the pool.")
-    warning: str | None = None
+    warning: str | None = Field(
+        default=None,
+        description="Set when the pool is too small for some requested level or quantile: "
+        "its bound is then the most extreme backtest error and may cover less than asked.",
+    )
 
 
 class TotalsResponse(BaseModel):
