@@ -214,6 +214,18 @@ class Actual(Base):
     revision: Mapped[int] = mapped_column(Integer, index=True)  # actuals_since walks it
 
 
+class NewSeries(Base):
+    """A series the served model does not know, posted with its attributes (a new product):
+    forecast from launch profiles until a retrain includes it."""
+
+    __tablename__ = "new_series"
+
+    unique_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attributes: Mapped[str] = mapped_column(Text)  # JSON object: attribute -> value
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class _PointSums:
     """Sums over scored points kept per series (and per step, and per target date)."""
 

@@ -145,6 +145,15 @@ class SeriesForecast(BaseModel):
     origin: dt.date = Field(description="Last period with known sales; the forecast starts after.")
     points: list[Point]
     anticipation: Anticipation
+    method: str | None = Field(
+        default=None,
+        description='"new_product": a new series, forecast from its launch profile (absent '
+        "for series the model knows).",
+    )
+    n_observed: int | None = Field(default=None, description="New series: periods with sales.")
+    profile_group: str | None = Field(
+        default=None, description="New series: the group whose profile it follows."
+    )
 
 
 class ForecastResponse(BaseModel):
@@ -228,6 +237,12 @@ class ActualsRequest(Strict):
     )
 
     rows: list[ActualRow] = Field(min_length=1)
+    attributes: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="Attributes of new series (id -> {category: ..., store: ...}): rows of an "
+        "id the model does not know are accepted with them, and the series is forecast as a "
+        "new product from then on.",
+    )
 
 
 class ActualsResponse(BaseModel):
@@ -291,6 +306,9 @@ class SeriesInfo(BaseModel):
     last_ds: dt.date | None = None
     n_observations: int = 0
     members: int | None = Field(default=None, description="Bottom series inside an aggregate.")
+    method: str | None = Field(
+        default=None, description='"new_product" for a new series the model does not know yet.'
+    )
 
 
 class SeriesPage(BaseModel):

@@ -29,6 +29,7 @@ from serving.forecasting import history_stats_of
 from serving.key_cache import KeyCache
 from serving.ledger_writer import LedgerWriter
 from serving.metrics import ApiMetrics
+from serving.new_products import NewProducts
 from serving.refit_process import RefitProcess, actuals_to_apply
 from serving.refresher import Refresher
 from serving.report_cache import ReportCache
@@ -58,6 +59,8 @@ class Service:
         )
         self.metrics = ApiMetrics()
         self.anticipation = AnticipationCache()
+        #: New series posted with attributes (forecast from launch profiles).
+        self.new_products = NewProducts()
         #: Accuracy reports, shared by requests for the same one within a second.
         self.reports = ReportCache()
         #: Verified API keys (a revoked key stops working within `KEY_SECONDS`).

@@ -52,14 +52,14 @@ class Grid:
         series, ids = pd.factorize(panel[ID].astype("str"), sort=True)
         ids = np.asarray(ids, dtype=object)
         days = pd.DatetimeIndex(panel[TIME])
-        freq = pd.infer_freq(pd.DatetimeIndex(np.unique(days))[:50]) or "D"
+        freq = _frequency(pd.DatetimeIndex(np.unique(days)))
         dates = pd.date_range(days.min(), days.max(), freq=freq)
         column = dates.get_indexer(days)
         on_grid = column >= 0
         values = np.full((len(ids), len(dates)), np.nan)
         values[series[on_grid], column[on_grid]] = panel[TARGET].to_numpy(float)[on_grid]
         daily = dates.freqstr == "D"
-        positions = dates.dayofweek.to_numpy() if daily else np.zeros(len(dates), dtype=int)
+        positions = dates.day_of_week.to_numpy() if daily else np.zeros(len(dates), dtype=int)
         table = pd.DataFrame({ID: ids})
         if attributes is not None:
             table = table.merge(attributes.astype("str"), on=ID, how="left")
@@ -126,6 +126,18 @@ class Grid:
                 if peer > 0:
                     rows.append((s, f, b, (own / own_ref) / (peer / all_ref)))
         return pd.DataFrame(rows, columns=["series", "first", "bin", "ratio"])
+
+
+def _frequency(dates: pd.DatetimeIndex) -> str:
+    """The pandas alias of a regular panel's dates (D, W-MON, MS, QS-JAN or YS-JAN)."""
+    if len(dates) < 2:
+        return "D"
+    days = int((dates[1:] - dates[:-1]).min() / pd.Timedelta(days=1))
+    if days == 1:
+        return "D"
+    if days == 7:
+        return "W-" + ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[dates[0].day_of_week]
+    return "MS" if days <= 31 else "QS-JAN" if days <= 92 else "YS-JAN"
 
 
 def learned_ramp(ratios: pd.DataFrame, n_bins: int, exclude_first: int | None = None) -> np.ndarray:

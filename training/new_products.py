@@ -17,11 +17,13 @@ less history. `training.launch_backtest` scores the same simulation against naiv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from features.demand import DemandDataset
 from features.schema import ID, TARGET, TIME
 from training.base import hi, lo
 from training.errors import TrainingError
@@ -37,6 +39,8 @@ from training.launch_grid import (
 )
 
 METHOD = "new_product"
+
+log = logging.getLogger("anticipate.training")
 
 
 class LaunchProfiles:
@@ -182,7 +186,7 @@ class LaunchProfiles:
         return pd.concat(frames, ignore_index=True)
 
     def _base(self, profile: np.ndarray, days: pd.DatetimeIndex, first: pd.Timestamp) -> np.ndarray:
-        positions = days.dayofweek.to_numpy() if self.season_ == 7 else np.zeros(len(days), int)
+        positions = days.day_of_week.to_numpy() if self.season_ == 7 else np.zeros(len(days), int)
         ages = _periods_between(first, days, self.freq_)
         return profile[positions] * ramp_at(self.ramp_, ages, self.bin_width_)
 
@@ -193,6 +197,16 @@ def _periods_between(first: pd.Timestamp, days: pd.DatetimeIndex, freq: str) -> 
         return np.zeros(0, dtype=int)
     grid = pd.date_range(min(first, days.min()), days.max(), freq=freq)
     return grid.get_indexer(days) - grid.get_indexer([first])[0]
+
+
+def fit_launch_profiles(demand: DemandDataset, h: int) -> LaunchProfiles | None:
+    """Launch profiles of a demand dataset's series and attributes, or None (logged) when its
+    history is too short to learn and calibrate them: new products then get no forecast."""
+    try:
+        return LaunchProfiles().fit(demand.panel[[ID, TIME, TARGET]], demand.static, h)
+    except TrainingError as err:
+        log.warning("no new-product forecasts: %s", err)
+        return None
 
 
 def launch_backtest(

@@ -30,6 +30,7 @@ from training.backtest import CUTOFF
 from training.base import MODEL, BaseForecaster
 from training.errors import TrainingError
 from training.evaluate import METRIC, VALUE
+from training.new_products import LaunchProfiles, fit_launch_profiles
 from training.pipeline import TrainingResult, training_panel
 
 BUNDLE = "bundle"
@@ -154,7 +155,8 @@ class ForecastBundle:
 
     The optional parts (None in bundles saved before they existed) are the history the model was
     trained on (unique_id, ds, y at every level), the hierarchy membership, the static attributes,
-    the backtest accuracy per series and window (`expected_accuracy`) and the season length.
+    the backtest accuracy per series and window (`expected_accuracy`), the season length and
+    the launch profiles that forecast new products (training.new_products).
     Bundles saved before `hierarchy_levels` got its name (it was `levels`) load as well.
     """
 
@@ -168,6 +170,7 @@ class ForecastBundle:
     attributes: pd.DataFrame | None = None
     expected: pd.DataFrame | None = None
     season_length: int | None = None
+    launch: LaunchProfiles | None = None
 
     @classmethod
     def from_training(
@@ -193,6 +196,7 @@ class ForecastBundle:
                 result.series_metrics, result.hierarchy_levels, model=result.model.alias_name
             ),
             season_length=int(result.season_length),
+            launch=fit_launch_profiles(demand, horizon),
         )
 
     def forecast(

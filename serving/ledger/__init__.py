@@ -28,6 +28,7 @@ from serving.ledger.actuals import (
 )
 from serving.ledger.backtest import Backtest
 from serving.ledger.history_stats import HistoryStats, OriginStats
+from serving.ledger.new_series import new_series_frame, new_series_mark
 from serving.ledger.reads import scored_points, served_history
 from serving.ledger.report import (
     AccuracyGroups,
@@ -60,6 +61,8 @@ __all__ = [
     "log_scenario",
     "log_served",
     "log_served_many",
+    "new_series_frame",
+    "new_series_mark",
     "prune_scenarios",
     "prune_served",
     "scenario_of",

@@ -7,7 +7,7 @@ actuals reads what is new, not the whole table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,6 +28,7 @@ from serving.frame_checks import (
 )
 from serving.ledger.cells import add_contributions
 from serving.ledger.contributions import WEIGHT
+from serving.ledger.new_series import register_new_series
 from serving.ledger.scored import chunks, forecast_states, points_of, with_forecasts
 
 __all__ = ["UpsertResult", "actuals_frame", "actuals_mark", "actuals_since", "upsert_actuals"]
@@ -184,8 +185,15 @@ def _rescore(connection: Connection, payload: pd.DataFrame) -> int:
     return int(served.sum())
 
 
-def upsert_actuals(engine: Engine, rows: pd.DataFrame) -> UpsertResult:
+def upsert_actuals(
+    engine: Engine,
+    rows: pd.DataFrame,
+    new_series: Mapping[str, Mapping[str, str]] | None = None,
+) -> UpsertResult:
     """Store actuals (unique_id, ds, y) idempotently and score the served points they complete.
+
+    `new_series` (id -> attribute -> value) registers series the model does not know, in the
+    same transaction as their actuals.
 
     Posting the same rows again writes nothing; a changed y replaces the old one and re-scores.
     The read of what is stored, the upsert and the scoring are one transaction under the
@@ -195,6 +203,7 @@ def upsert_actuals(engine: Engine, rows: pd.DataFrame) -> UpsertResult:
     if frame.empty:
         return UpsertResult(0, 0, 0, 0)
     with write_transaction(engine) as connection:
+        register_new_series(connection, new_series or {})
         merged = _stored(connection, frame)
         new = merged["before"].isna().to_numpy()
         changed = ~new & (merged["before"] != merged[TARGET]).to_numpy()

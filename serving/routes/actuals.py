@@ -9,13 +9,8 @@ from fastapi import APIRouter
 from features.schema import ID, TARGET, TIME
 from serving import ledger
 from serving.deps import LiveModelDep, ServiceDep, WriterKey
-from serving.errors import (
-    ERROR_RESPONSES,
-    DuplicateRows,
-    InvalidRequest,
-    Overloaded,
-    UnknownSeries,
-)
+from serving.errors import ERROR_RESPONSES, DuplicateRows, InvalidRequest, Overloaded
+from serving.new_products import new_series_of_post
 from serving.schemas import ActualsRequest, ActualsResponse
 from serving.write_process import WriterLost
 
@@ -29,7 +24,8 @@ def post_actuals(
     """Upsert actual sales and score the served forecasts they complete.
 
     The answer comes as soon as the rows are stored and scored; the series they extend are
-    refitted after it, in a background `refresh` job (`GET /v1/jobs?kind=refresh`).
+    refitted after it, in a background `refresh` job (`GET /v1/jobs?kind=refresh`). Rows of
+    a new series are accepted with its `attributes`; it is then forecast as a new product.
     """
     rows = pd.DataFrame(
         {
@@ -38,12 +34,10 @@ def post_actuals(
             TARGET: [float(r.y) for r in body.rows],
         }
     )
-    unknown = sorted(set(rows[ID]) - set(live.level_of))
-    if unknown:
-        index = int(np.flatnonzero(rows[ID].isin(set(unknown)))[0])
-        raise UnknownSeries(
-            unknown, f"body.rows.{index}.unique_id", ": the model does not know them"
-        )
+    registered = set()
+    if not set(rows[ID]) <= set(live.level_of):
+        registered = service.new_products.book(service.engine).ids
+    new_series = new_series_of_post(live, rows, body.attributes, registered)
     duplicated = rows.duplicated([ID, TIME], keep="first")
     if duplicated.any():
         index = int(np.flatnonzero(duplicated)[0])
@@ -52,7 +46,7 @@ def post_actuals(
             f"body.rows.{index}",
         )
     try:
-        result = service.writes.run(ledger.upsert_actuals, rows)
+        result = service.writes.run(ledger.upsert_actuals, rows, new_series)
     except ValueError as err:
         raise InvalidRequest(str(err), "body.rows") from None
     except WriterLost as err:  # the post is idempotent: sending it again is safe

@@ -10,14 +10,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from serving import anticipation, ledger
+from serving import anticipation, ledger, new_products
 from serving.accuracy import to_accuracy
 from serving.adhoc import forecast_history
 from serving.deps import LiveModelDep, ServiceDep, ViewerKey
 from serving.errors import ERROR_RESPONSES, InvalidRequest, Overloaded
 from serving.forecasting import (
     Served,
-    checked_request,
     compute,
     csv_body,
     json_body,
@@ -64,30 +63,58 @@ async def create_forecasts(
     in a worker thread.
     """
     settings = service.settings
-    ids, horizon = checked_request(
-        live, body.unique_ids, body.horizon, settings.max_series_per_request
+    book = (
+        None
+        if set(body.unique_ids) <= set(live.level_of)
+        else await run_in_threadpool(service.new_products.book, service.engine)
+    )
+    ids, new, horizon = new_products.checked_ids(
+        live, book, body.unique_ids, body.horizon, settings.max_series_per_request
     )
     served = compute(live, ids, horizon, body.levels, body.quantiles)
+    answers = [served]
+    if new:
+        assert book is not None
+        if body.scenario is not None:
+            raise InvalidRequest(
+                f"a scenario plans the trained series; {new[0]!r} is a new product: forecast "
+                "it in a request of its own",
+                "body.scenario",
+            )
+        launched, marks = new_products.compute_new(live, book, new, horizon, body.levels)
+        answers = [served, launched] if ids else [launched]
     request_id = request.state.request_id
     try:
-        service.record_served(ledger_item(live, served, request_id, key.id))
+        for answer in answers:
+            service.record_served(ledger_item(live, answer, request_id, key.id))
     except LedgerFull as err:
         raise Overloaded(str(err)) from None
-    service.metrics.forecasts_served(len(ids))
+    service.metrics.forecasts_served(len(ids) + len(new))
     scenario = None
     if body.scenario is not None:
         scenario = await run_in_threadpool(
             _scenario, service, live, body, ids, horizon, served, request_id, key.id
         )
     if accept and CSV in accept and "json" not in accept:
-        return Response(csv_body(live, served, scenario), media_type=CSV)
-    found = service.anticipation.cached(live, ids)
+        text = csv_body(live, served, scenario) if ids else ""
+        if new:  # the new products' rows under the same header
+            rows = csv_body(live, launched)
+            text += rows if not text else rows.split("\n", 1)[1]
+        return Response(text, media_type=CSV)
+    found = service.anticipation.cached(live, ids) if ids else {}
     if found is None:
         found = await run_in_threadpool(service.anticipation.get, service.engine, live, ids)
-    answer = json_body(live, served, request_id, found, anticipation.DRIFT_RULE)
+    body_json = json_body(live, served, request_id, found, anticipation.DRIFT_RULE)
+    if new:
+        extra = await run_in_threadpool(
+            new_products.json_forecasts, service.engine, live, launched, marks
+        )
+        order = {uid: i for i, uid in enumerate(dict.fromkeys(body.unique_ids))}
+        both = body_json["forecasts"] + extra if ids else extra
+        body_json["forecasts"] = sorted(both, key=lambda f: order[f["unique_id"]])
     if scenario is not None:
-        answer["scenario"] = scenario_body(body.scenario, scenario)
-    return JSONResponse(answer)
+        body_json["scenario"] = scenario_body(body.scenario, scenario)
+    return JSONResponse(body_json)
 
 
 def _scenario(

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.convertors import Convertor, register_url_convertor
 
 from features.schema import HIERARCHY_LEVEL, ID, TIME
-from serving.deps import LiveModelDep, ViewerKey
+from serving import new_products
+from serving.deps import LiveModelDep, ServiceDep, ViewerKey
 from serving.errors import ERROR_RESPONSES, InvalidRequest, NotFound
 from serving.schemas import SeriesInfo, SeriesPage
+from serving.service import Service
 from serving.state import LiveModel
 
 
@@ -34,12 +36,21 @@ register_url_convertor("series_id", SeriesId())
 router = APIRouter(prefix="/v1", tags=["series"], responses=ERROR_RESPONSES)
 
 #: Columns of the series table that are not attributes.
-NOT_ATTRIBUTES = {ID, HIERARCHY_LEVEL, "first_ds", "last_ds", "n_observations", "members"}
+NOT_ATTRIBUTES = {
+    ID,
+    HIERARCHY_LEVEL,
+    "first_ds",
+    "last_ds",
+    "n_observations",
+    "members",
+    "method",
+}
 
 
 @router.get("/series", response_model=SeriesPage)
 def list_series(
     request: Request,
+    service: ServiceDep,
     live: LiveModelDep,
     _: ViewerKey,
     level: Annotated[str | None, Query(description="Hierarchy level, e.g. store")] = None,
@@ -47,7 +58,7 @@ def list_series(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SeriesPage:
     """Series the model forecasts; filter by level and by attributes (`?store=shop-1`)."""
-    table = series_table(live)
+    table = with_new_series(series_table(live), service, live)
     filters = {
         k: v for k, v in request.query_params.items() if k not in {"level", "limit", "offset"}
     }
@@ -72,9 +83,11 @@ def list_series(
 
 
 @router.get("/series/{unique_id:series_id}", response_model=SeriesInfo)
-def get_series(unique_id: str, live: LiveModelDep, _: ViewerKey) -> SeriesInfo:
+def get_series(unique_id: str, service: ServiceDep, live: LiveModelDep, _: ViewerKey) -> SeriesInfo:
     """One series: level, attributes, observed span (aggregate ids such as `a=1/b=2` work)."""
     table = series_table(live)
+    if unique_id not in table.index:
+        table = with_new_series(table, service, live)
     if unique_id not in table.index:
         raise NotFound(f"unknown series {unique_id!r}", "path.unique_id")
     attributes = [c for c in table.columns if c not in NOT_ATTRIBUTES]
@@ -107,6 +120,14 @@ def series_table(live: LiveModel) -> pd.DataFrame:
     return table
 
 
+def with_new_series(table: pd.DataFrame, service: Service, live: LiveModel) -> pd.DataFrame:
+    """The series table with the new series (new products) the model does not know yet."""
+    extra = new_products.series_rows(live, service.new_products.book(service.engine))
+    if extra.empty:
+        return table
+    return pd.concat([table, extra[[c for c in extra.columns if c]]], sort=False)
+
+
 def series_info(row: dict[str, Any], attributes: list[str]) -> SeriesInfo:
     """A SeriesInfo from a row of the series table."""
 
@@ -126,4 +147,5 @@ def series_info(row: dict[str, Any], attributes: list[str]) -> SeriesInfo:
         last_ds=date(row.get("last_ds")),
         n_observations=int(row.get("n_observations") or 0),
         members=None if members is None or pd.isna(members) else int(members),
+        method=row.get("method") if isinstance(row.get("method"), str) else None,
     )

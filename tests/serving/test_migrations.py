@@ -24,7 +24,7 @@ from serving import ledger
 from serving.db import Base, alembic_config, check, make_engine, migrate
 
 #: The newest revision of serving/migrations/versions.
-HEAD = "0003"
+HEAD = "0004"
 
 __all__ = ["postgres_url"]  # the cluster fixture, used through request.getfixturevalue
 
