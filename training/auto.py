@@ -198,8 +198,9 @@ class AutoForecaster(BaseForecaster):
             route.backtest = pd.concat([rest, mine], ignore_index=True)[route.backtest.columns]
             calibrating = open_rows[open_rows[ID].isin(ids)]
             if len(calibrating):
-                route.calibration = ConformalCalibration.from_backtest(
-                    calibrating, panel, signed=self.signed
+                route.calibration = _open_days_first(
+                    ConformalCalibration.from_backtest(calibrating, panel, signed=self.signed),
+                    route.calibration,
                 )
 
     def _summed_up(self, combined: pd.DataFrame) -> pd.DataFrame:
@@ -324,6 +325,17 @@ class AutoForecaster(BaseForecaster):
     def weights_(self) -> pd.DataFrame | None:
         """Per-series member weights of the regular series (None for median/mean)."""
         return self.routes_[0].weights if self.routes_ else None
+
+
+def _open_days_first(
+    open_days: ConformalCalibration, every_day: ConformalCalibration
+) -> ConformalCalibration:
+    """The open days' errors per step; a step no open day reached keeps every day's errors."""
+    scores = tuple(
+        mine if step < open_days.horizon and len(mine := open_days.scores[step]) else all_days
+        for step, all_days in enumerate(every_day.scores)
+    )
+    return ConformalCalibration(scores=scores, signed=every_day.signed)
 
 
 def _zero_where(
