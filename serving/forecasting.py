@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schema import ID, TIME
+from features.schema import ID, TIME, forecast_columns, period_start
 from serving import ledger
 from serving.errors import InvalidRequest, UnknownSeries
 from serving.state import LiveModel
@@ -275,6 +275,40 @@ def scenario_body(scenario: Any, served: Served) -> dict[str, Any]:
             for i, uid in enumerate(served.ids)
         ],
     }
+
+
+def forecast_frame(live: LiveModel, served: Served) -> pd.DataFrame:
+    """The answer as the long forecast frame of the data contract (unique_id, ds, model, yhat,
+    bounds), then each row's hierarchy level, origin and model version; values as the API's."""
+    names, columns = _columns(served)
+    h = served.horizon
+    frame = pd.DataFrame(
+        {
+            ID: np.repeat(np.asarray(served.ids, dtype=object), h),
+            TIME: served.days.astype("datetime64[D]"),
+            "model": live.model.alias_name,
+            **dict(zip(names, columns, strict=True)),
+            "level": np.repeat(np.asarray(served.hierarchy_levels, dtype=object), h),
+            "origin": np.repeat(np.asarray(served.origins, dtype="datetime64[D]"), h),
+            "model_version": live.version,
+        }
+    )
+    return frame[[*forecast_columns(served.interval_levels), "level", "origin", "model_version"]]
+
+
+def weekly_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per series and calendar week (Monday to Sunday, `ds` its Monday): the sum of the daily
+    point forecasts and how many of the week's days they cover (a horizon cuts weeks short).
+
+    Bounds are left out: the sum of daily quantiles is not the quantile of the week's sum.
+    """
+    weeks = frame.assign(**{TIME: period_start(frame[TIME], "W")})
+    kept = [c for c in ("model", "level", "origin", "model_version") if c in frame.columns]
+    grouped = weeks.groupby([ID, TIME], sort=False)
+    out = grouped[kept].first()
+    out.insert(kept.index("model") + 1 if "model" in kept else 0, "yhat", grouped["yhat"].sum())
+    out["days"] = grouped.size()
+    return out.reset_index()
 
 
 def points(frame: pd.DataFrame) -> list[dict[str, Any]]:

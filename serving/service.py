@@ -11,10 +11,11 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 from threadpoolctl import threadpool_limits
 
 from anticipate.settings import Settings
@@ -50,13 +51,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        self.holder = ModelHolder(
-            settings.mlflow_tracking_uri,
-            settings.model_name,
-            SnapshotStore(settings.snapshot_dir, ledger=_ledger_identity(settings.database_url)),
-            prepare=prepare_snapshot,
-            actuals_mark=lambda: ledger.actuals_mark(self.engine),
-        )
+        self.holder = model_holder(settings, self.engine, prepare=prepare_snapshot)
         self.metrics = ApiMetrics()
         self.anticipation = AnticipationCache()
         #: New series posted with attributes (forecast from launch profiles).
@@ -180,6 +175,31 @@ class Service:
             touched |= live.parents_of(changed_ids)
         self.anticipation.invalidate(touched)
         return self.refresher.request()
+
+
+def model_holder(
+    settings: Settings,
+    engine: Engine,
+    *,
+    prepare: Callable[[LiveModel], None] | None = None,
+    read_only: bool = False,
+) -> ModelHolder:
+    """The champion holder of `settings`: its registry, its snapshots, the ledger's actuals mark.
+
+    The server and the command line build it here, so both load the same model (`read_only`:
+    the snapshots are read, never written).
+    """
+    return ModelHolder(
+        settings.mlflow_tracking_uri,
+        settings.model_name,
+        SnapshotStore(
+            settings.snapshot_dir,
+            ledger=_ledger_identity(settings.database_url),
+            read_only=read_only,
+        ),
+        prepare=prepare,
+        actuals_mark=lambda: ledger.actuals_mark(engine),
+    )
 
 
 def _ledger_identity(database_url: str) -> str:

@@ -45,18 +45,22 @@ class SnapshotStore:
     A snapshot belongs to one ledger (`ledger`, e.g. a hash of its URL) and records the actuals'
     revision it includes: a server on another ledger, or on one with fewer actuals (reset, or
     restored from a backup), ignores it rather than serve actuals that ledger does not have.
+    `read_only` stores (the command line's) load snapshots and never write one.
     """
 
-    def __init__(self, folder: Path, ledger: str = "") -> None:
+    def __init__(self, folder: Path, ledger: str = "", read_only: bool = False) -> None:
         self.folder = Path(folder)
         self.ledger = ledger
+        self.read_only = read_only
 
     def _path(self, model_name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
         return self.folder / f"{safe}.joblib"
 
     def save(self, snapshot: Snapshot) -> None:
-        """Replace the snapshot of its model name (atomically)."""
+        """Replace the snapshot of its model name (atomically); nothing when read-only."""
+        if self.read_only:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self._path(snapshot.model_name)
         handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")

@@ -1,4 +1,6 @@
-"""`anticipate orders --stock stock.csv`: suggested orders from the champion's forecasts.
+"""`anticipate orders --stock stock.csv`: suggested orders from the served model's forecasts.
+
+The model is the one the server would serve: the champion moved forward to the ledger's actuals.
 
 The stock file has one row per series: `unique_id`, `on_hand`, `lead_time` and optionally
 `on_order`, `review_period`, `service_level`, `unit_cost`, `unit_price`, `salvage_value`,
@@ -14,8 +16,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from anticipate.cli.live import load_live_model
 from anticipate.cli.output import console, errors, fail
-from anticipate.settings import get_settings
 
 FIELDS = (
     "unique_id",
@@ -40,11 +42,10 @@ def orders(
         str, typer.Option(help="Demand distribution: empirical (backtest) or normal.")
     ] = "empirical",
 ) -> None:
-    """Suggest order quantities per series from the champion's forecasts and the stock file."""
+    """Suggest order quantities per series from the served forecasts and the stock file."""
     import pandas as pd
     from pydantic import ValidationError
 
-    from serving.champion import ModelHolder
     from serving.errors import ApiError
     from serving.orders import OrdersRequest, suggest_orders
 
@@ -76,12 +77,7 @@ def orders(
         first = err.errors()[0]
         where = _located(stock, first["loc"])
         raise fail(f"{where}: {first['msg']}") from None
-    settings = get_settings()
-    holder = ModelHolder(settings.mlflow_tracking_uri, settings.model_name)
-    if not holder.load():
-        raise fail(f"no model to forecast with: {holder.last_error}")
-    live = holder.current
-    assert live is not None
+    live = load_live_model()
     try:
         answer = suggest_orders(live, request)
     except ApiError as err:

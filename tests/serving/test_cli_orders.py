@@ -18,7 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 def _run(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=store.tracking_uri, ANTICIPATE_MODEL_NAME=MODEL)
+    """`anticipate orders ARGS` on the store, with a ledger that has no actuals (none exists)."""
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=store.tracking_uri,
+        ANTICIPATE_MODEL_NAME=MODEL,
+        ANTICIPATE_DATABASE_URL=f"sqlite:///{store.root / 'no-ledger' / 'ledger.db'}",
+    )
     return subprocess.run(
         [sys.executable, "-m", "anticipate.cli", "orders", *args],
         capture_output=True,
