@@ -66,9 +66,10 @@ def invoke(monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
     get_settings.cache_clear()
 
 
-def _cli_csv(settings: Settings, out: Path, *args: str) -> pd.DataFrame:
-    done = _run(settings, "forecast", *args, "--out", str(out))
-    assert done.returncode == 0, done.stdout + done.stderr
+def _cli_csv(invoke: Invoke, settings: Settings, out: Path, *args: str) -> pd.DataFrame:
+    """`anticipate forecast ARGS --out OUT` read back."""
+    done = invoke(settings, "forecast", *args, "--out", str(out))
+    assert done.exit_code == 0, done.output
     return pd.read_csv(out, dtype={"unique_id": "str", "model_version": "str"})
 
 
@@ -98,11 +99,11 @@ def _same(cli: pd.DataFrame, api: pd.DataFrame) -> None:
 
 @pytest.mark.slow
 def test_the_cli_serves_what_the_api_serves_before_and_after_actuals(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, invoke: Invoke
 ) -> None:
     """CSV equal to the API's answer; after actuals of two days for every item both move two
-    days forward and stay equal, and so do the orders; after the server stops, the CLI gives the
-    same from the server's snapshot."""
+    days forward and stay equal, and so do the orders; after the server stops, a new process
+    gives the same from the server's snapshot."""
     settings = settings_for(store, tmp_path / "ledger.db")
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -111,7 +112,7 @@ def test_the_cli_serves_what_the_api_serves_before_and_after_actuals(
     body = {"unique_ids": IDS, "horizon": 5, "levels": [80, 95]}
     args = (*IDS, "--horizon", "5", "--levels", "80", "--levels", "95")
     with TestClient(create_app(settings)) as client:
-        before = _cli_csv(settings, tmp_path / "before.csv", *args)
+        before = _cli_csv(invoke, settings, tmp_path / "before.csv", *args)
         _same(before, _api_frame(client, key, body))
         assert list(before.columns[:8]) == [
             "unique_id",
@@ -133,7 +134,7 @@ def test_the_cli_serves_what_the_api_serves_before_and_after_actuals(
         assert client.post("/v1/actuals", json={"rows": rows}, headers=key).status_code == 200
         assert client.app.state.service.refresher.wait_idle(120)
         served = _api_frame(client, key, body)
-        after = _cli_csv(settings, tmp_path / "after.csv", *args)
+        after = _cli_csv(invoke, settings, tmp_path / "after.csv", *args)
         _same(after, served)
         stock = [
             {"unique_id": items[0]["unique_id"], "on_hand": 2.0, "lead_time": 1},
@@ -142,7 +143,7 @@ def test_the_cli_serves_what_the_api_serves_before_and_after_actuals(
         answer = client.post("/v1/orders", json={"items": stock}, headers=key)
         assert answer.status_code == 200, answer.text
         (tmp_path / "stock.csv").write_text(pd.DataFrame(stock).to_csv(index=False))
-        done = _run(
+        orders = invoke(
             settings,
             "orders",
             "--stock",
@@ -150,8 +151,8 @@ def test_the_cli_serves_what_the_api_serves_before_and_after_actuals(
             "--out",
             str(tmp_path / "o.csv"),
         )
-        assert done.returncode == 0, done.stderr
-        assert "series moved forward to the ledger's actuals" in done.stderr, done.stderr
+        assert orders.exit_code == 0, orders.output
+        assert "series moved forward to the ledger's actuals" in orders.stderr, orders.stderr
         pd.testing.assert_frame_equal(
             pd.read_csv(tmp_path / "o.csv"),
             pd.DataFrame(answer.json()["orders"]),
@@ -225,7 +226,7 @@ def test_the_excel_file_reads_back(store: Store, tmp_path: Path, invoke: Invoke)
     """With openpyxl installed, the .xlsx holds the same rows as the CSV."""
     pytest.importorskip("openpyxl")
     settings = settings_for(store, tmp_path / "ledger.db")
-    csv = _cli_csv(settings, tmp_path / "f.csv", "total")
+    csv = _cli_csv(invoke, settings, tmp_path / "f.csv", "total")
     done = invoke(settings, "forecast", "total", "--out", str(tmp_path / "f.xlsx"))
     assert done.exit_code == 0, done.output
     excel = pd.read_excel(tmp_path / "f.xlsx", dtype={"model_version": "str"})
