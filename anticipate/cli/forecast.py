@@ -75,7 +75,8 @@ def forecast(
         ),
     ] = None,
     period: Annotated[
-        Period, typer.Option(help="daily: the model's days; weekly: sums per calendar week.")
+        Period,
+        typer.Option(help="daily: the model's periods (days); weekly: sums per calendar week."),
     ] = Period.daily,
     out: Annotated[
         Path | None, typer.Option(help="Write the forecasts to FILE.csv, FILE.xlsx or FILE.json.")
