@@ -180,12 +180,17 @@ class AutoForecaster(BaseForecaster):
         return calendar if calendar.closes_anything else None
 
     def _close_backtest(self, panel: pd.DataFrame) -> None:
-        """The combined backtest forecasts 0 on closed days, as `predict` will; the intervals
-        are calibrated on the open days only."""
-        calendar = self.opening_
+        """The combined backtest forecasts 0 on closed days, as `predict` will, each window with
+        the calendar learned from the history up to its origin only; the intervals are
+        calibrated on the open days only."""
         is_combined = self.backtest_[MODEL].to_numpy() == self.alias_name
         combined = self.backtest_[is_combined]
-        closed = calendar.closed_rows(combined[ID].to_numpy(), combined[TIME].to_numpy())
+        ids, dates = combined[ID].to_numpy(), combined[TIME].to_numpy()
+        closed = np.zeros(len(combined), dtype=bool)
+        for cutoff, rows in combined.groupby(CUTOFF, sort=True).indices.items():
+            calendar = self._opening(panel[panel[TIME] <= cutoff])
+            if calendar is not None:
+                closed[rows] = calendar.closed_rows(ids[rows], dates[rows])
         combined = combined.assign(yhat=np.where(closed, 0.0, combined["yhat"].to_numpy()))
         if self.reconciliation_ is not None:
             combined = self._summed_up(combined)
