@@ -11,7 +11,6 @@ calendar week (Monday to Sunday) and leaves the bounds out, since quantiles do n
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -136,11 +135,6 @@ def _check_out(out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise fail(f"{out}: write .csv, .xlsx or .json, not {suffix or 'a file without extension'}")
-    if suffix == ".xlsx" and importlib.util.find_spec("openpyxl") is None:
-        raise fail(
-            f"{out}: writing .xlsx needs the openpyxl package, which is not installed here "
-            "(pip install openpyxl); write .csv instead, which Excel opens too"
-        )
     if not out.parent.is_dir():
         raise fail(f"{out}: the folder {out.parent} does not exist")
 
