@@ -29,7 +29,7 @@ from pydantic import (
 
 from training.errors import TrainingError
 from training.models import MODELS
-from training.opening import StoreOpening
+from training.opening import StoreOpening, Weekday
 
 
 class OpeningConfig(BaseModel):
@@ -37,8 +37,8 @@ class OpeningConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    closed_weekdays: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = []
-    open_weekdays: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = []
+    closed_weekdays: list[Weekday] = []
+    open_weekdays: list[Weekday] = []
     closed_on_holidays: bool | None = None
     closed_dates: list[date] = []
     open_dates: list[date] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,11 @@ from features.calendar_features import country_code
 from features.schema import ID, TARGET, TIME
 from training.errors import TrainingError
 
-__all__ = ["WEEKDAYS", "OpeningCalendar", "StoreOpening", "learn_calendar"]
+__all__ = ["WEEKDAYS", "OpeningCalendar", "StoreOpening", "Weekday", "learn_calendar"]
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: A weekday as a planner writes it in the config; WEEKDAYS in order, Monday first.
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 LOOKBACK_WEEKS = 8
 MIN_OCCURRENCES = 4
 HOLIDAY_SHARE = 0.8
