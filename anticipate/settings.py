@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Dashboards allowed to call the API from a browser, e.g. ["https://bi.shop"].',
+    )
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="How long a web page login lasts."
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Optional pepper for the web session cookies' signatures (same on every "
+        "worker); without it they are keyed by the API key's stored hash alone.",
+    )
+    ui_locale: str = Field(
+        default="",
+        description="Locale of numbers and dates on the web page (e.g. de-DE); empty: the "
+        "browser's. Each planner can change it on the page.",
     )
     max_body_bytes: int = Field(
         default=2_000_000, ge=1_000, description="Largest request body the API accepts."

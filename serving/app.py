@@ -28,6 +28,7 @@ from serving.middleware import AdmissionControl, BodyLimit, RequestContext
 from serving.routes import ROUTERS
 from serving.schemas import ErrorBody
 from serving.service import Service
+from serving.web import install_web
 
 log = logging.getLogger("anticipate.serving")
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_docs(app)
+    install_web(app)
     return app
 
 

@@ -36,6 +36,7 @@ from serving.refresher import Refresher
 from serving.report_cache import ReportCache
 from serving.snapshots import SnapshotStore
 from serving.state import LiveModel
+from serving.web.sessions import SessionBook
 from serving.write_process import WriteProcess
 from training.parallel import in_process
 
@@ -60,6 +61,14 @@ class Service:
         self.reports = ReportCache()
         #: Verified API keys (a revoked key stops working within `KEY_SECONDS`).
         self.keys = KeyCache(self.engine, seconds=KEY_SECONDS)
+        #: Web page logins: signed cookies checked against the live keys.
+        secret = settings.session_secret
+        self.sessions = SessionBook(
+            self.engine,
+            hours=settings.session_hours,
+            pepper=secret.get_secret_value() if secret else "",
+            seconds=KEY_SECONDS,
+        )
         #: Makes every ledger write (served forecasts, actuals, jobs), in a child process.
         self.writes = WriteProcess(
             settings.database_url, engine=self.engine, enabled=settings.child_processes
