@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DIR ?= data/demo
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench soak clean mlflow-ui
+.PHONY: venv demo test lint format bench soak screenshots clean mlflow-ui
 
 venv: $(STAMP)
 
@@ -29,7 +29,9 @@ demo: venv
 	echo "  curl -s -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' \\" && \
 	echo "       -d '{\"unique_ids\": [\"total\"], \"horizon\": 14}' http://127.0.0.1:8000/v1/forecasts" && \
 	echo "  curl -s -H 'X-API-Key: $$KEY' 'http://127.0.0.1:8000/v1/accuracy'" && \
-	echo "API docs: http://127.0.0.1:8000/docs   (Ctrl-C stops the server)" && echo ""
+	echo "API docs: http://127.0.0.1:8000/docs" && echo "" && \
+	echo "Planner's workspace: open http://127.0.0.1:8000/ and log in with the key above" && \
+	echo "(Ctrl-C stops the server)" && echo ""
 	$(BIN)/anticipate serve --host 127.0.0.1 --port 8000
 
 lint: venv
@@ -56,6 +58,11 @@ bench: venv
 # actuals posts, 5 minutes of mixed load at 100 req/s; writes benchmarks/results/reliability.md.
 soak: venv
 	$(BIN)/python -m benchmarks.reliability
+
+# PNGs of every page (laptop and phone width) for the README, from a real server in Chromium.
+screenshots: venv
+	ANTICIPATE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest \
+		tests/web/test_screenshots.py -q -n 0 -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

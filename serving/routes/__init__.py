@@ -8,12 +8,14 @@ from serving.routes import (
     health,
     jobs,
     orders,
+    plan,
     series,
     totals,
 )
 
 ROUTERS = (
     health.router,
+    plan.router,  # before series: its {unique_id} path would take ".../plan"
     series.router,
     forecasts.router,
     totals.router,

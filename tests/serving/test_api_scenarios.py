@@ -236,3 +236,41 @@ def test_a_model_without_known_future_variables_says_a_scenario_cannot_move_it(a
         "body.scenario.rows",
     )
     assert "known-future" in body["message"]
+
+
+def test_the_plan_lists_an_aggregates_members_with_the_assumed_prices(
+    priced: Api, priced_store: Store
+) -> None:
+    """GET /v1/series/{id}/plan: the members' last prices carried forward, no promotion, over
+    the forecast dates; posting it back unchanged forecasts the base exactly."""
+    viewer = priced.headers("viewer")
+    store_id = next(
+        item["unique_id"]
+        for item in priced.client.get("/v1/series?level=store", headers=viewer).json()["items"]
+    )
+    plan = priced.client.get(f"/v1/series/{store_id}/plan", headers=viewer)
+    assert plan.status_code == 200, plan.text
+    plan = plan.json()
+    store = store_id.split("=", 1)[1]
+    expected = sorted(uid for uid in _bottom(priced) if uid.endswith(f"@{store}"))
+    assert [m["unique_id"] for m in plan["members"]] == expected
+    assert set(plan["variables"]) == {"price", "promo"}
+    base = _forecast(priced, {"unique_ids": [store_id]})
+    assert plan["dates"] == [p["ds"] for p in base["forecasts"][0]["points"]]
+    last = _last_prices(priced_store)
+    for member in plan["members"]:
+        assert member["values"]["price"] == pytest.approx([last[member["unique_id"]]] * HORIZON)
+        assert member["values"]["promo"] == [0.0] * HORIZON
+    rows = [
+        {"unique_id": m["unique_id"], "ds": d, "price": m["values"]["price"][i]}
+        for m in plan["members"]
+        for i, d in enumerate(plan["dates"])
+    ]
+    same = _forecast(priced, {"unique_ids": [store_id], "scenario": {"rows": rows}})
+    assert _yhat(same["scenario"]["forecasts"], store_id) == pytest.approx(
+        _yhat(base["forecasts"], store_id), rel=1e-9
+    )
+    one = priced.client.get(f"/v1/series/{expected[0]}/plan?horizon=3", headers=viewer).json()
+    assert [m["unique_id"] for m in one["members"]] == [expected[0]] and len(one["dates"]) == 3
+    error(priced.client.get("/v1/series/nope/plan", headers=viewer), 404, "path.unique_id")
+    error(priced.client.get(f"/v1/series/{store_id}/plan?horizon=0", headers=viewer), 422)
