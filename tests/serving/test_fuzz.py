@@ -54,6 +54,7 @@ NEEDS: dict[str, str | None] = {
     "GET /metrics": None,
     "GET /v1/series": "viewer",
     "GET /v1/series/{unique_id}": "viewer",
+    "GET /v1/series/{unique_id}/plan": "viewer",
     "POST /v1/forecasts": "viewer",
     "POST /v1/forecasts/adhoc": "viewer",
     "POST /v1/forecasts/totals": "viewer",

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import pandas as pd
 import pytest
 
 from features.demand import build_demand_dataset
@@ -40,6 +41,8 @@ horizon = 14
 members = ["global_hgb", "seasonal_naive"]
 """
 ROLES = ("viewer", "writer", "admin")
+#: The last days of the demo are not trained on: they arrive as actuals after forecasts served.
+HELD_OUT_DAYS = 14
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -94,7 +97,9 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     root = tmp_path_factory.mktemp("web")
     demo = make_demo_sales(seed=5, n_stores=2, n_bakery_items=4, n_web_items=2, n_days=200)
     paths = write_demo_files(demo, root / "demo")
-    demand = build_demand_dataset(sales_from_frames(demo.sales, demo.attributes))
+    cutoff = demo.sales["ds"].max() - pd.Timedelta(days=HELD_OUT_DAYS)
+    trained = demo.sales[demo.sales["ds"] <= cutoff]
+    demand = build_demand_dataset(sales_from_frames(trained, demo.attributes))
     datasets = root / "datasets"
     write_demand_dataset(demand, datasets)
     write_trend_dataset(build_trend_dataset(demand), datasets)
@@ -142,6 +147,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             if time.monotonic() > deadline:
                 pytest.fail("the server never got ready:\n" + (root / "server.log").read_text())
             time.sleep(0.2)
+        _serve_then_sell(base, keys, demo.sales[demo.sales["ds"] > cutoff])
         yield WebServer(base, keys, env, root, Path(paths["sales"]), Path(paths["attributes"]))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -151,6 +157,30 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def _serve_then_sell(base: str, keys: dict[str, str], sold: pd.DataFrame) -> None:
+    """Serve every series' forecast, then post the held-out sales: realized accuracy exists.
+
+    The first store's sales come in 60 % above what was sold, so the pages have a drifting,
+    biased series to show (a planner's surge week).
+    """
+    with httpx.Client(base_url=base, timeout=120, headers={"X-API-Key": keys["admin"]}) as http:
+        ids, offset = [], 0
+        while offset is not None:
+            page = http.get(f"/v1/series?limit=1000&offset={offset}").json()
+            ids += [item["unique_id"] for item in page["items"]]
+            offset = page["next_offset"]
+        served = http.post("/v1/forecasts", json={"unique_ids": ids})
+        assert served.status_code == 200, served.text
+        surge = sold["unique_id"].str.endswith("@shop-1")
+        y = sold["y"].where(~surge, (sold["y"] * 1.6).round())
+        rows = [
+            {"unique_id": uid, "ds": day.date().isoformat(), "y": float(q)}
+            for uid, day, q in zip(sold["unique_id"], sold["ds"], y, strict=True)
+        ]
+        posted = http.post("/v1/actuals", json={"rows": rows})
+        assert posted.status_code == 200, posted.text
 
 
 class Browser:
