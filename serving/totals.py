@@ -9,6 +9,7 @@ whenever the daily forecasts do; its bounds come from the backtest errors of suc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -169,6 +170,26 @@ def _steps(
     return start, end, int(inside[0]) + 1, int(inside[-1]) + 1
 
 
+def steps_total(
+    live: LiveModel,
+    uid: str,
+    yhat: np.ndarray,
+    first: int,
+    last: int,
+    levels: Sequence[float] = (),
+    quantiles: Sequence[float] = (),
+    errors: dict[str, np.ndarray] | None = None,
+    scale: dict[str, float] | None = None,
+) -> PeriodTotal:
+    """The total of `uid`'s forecast `yhat` (all its steps) over steps first..last (1-based),
+    with its conformal bounds; `errors` and `scale` are looked up once by a caller of many."""
+    errors = total_errors_of(live) if errors is None else errors
+    if scale is None:
+        scale = dict(zip(live.model.unique_ids_, live.model.scale_, strict=True))
+    pool = pool_for(errors, live.level_of[uid], first, last)
+    return period_total(yhat[first - 1 : last], float(scale[uid]), pool, levels, quantiles)
+
+
 def forecast_totals(live: LiveModel, body: TotalsRequest, max_series: int) -> TotalsResponse:
     """One total per requested series and period, from the snapshot's forecasts."""
     ids, horizon = checked_request(live, body.unique_ids, None, max_series)
@@ -185,13 +206,8 @@ def forecast_totals(live: LiveModel, body: TotalsRequest, max_series: int) -> To
             field = f"body.periods.{index}"
             start, end, first, last = _steps(period, origin, days, horizon, field)
             try:
-                pool = pool_for(errors, live.level_of[uid], first, last)
-                total = period_total(
-                    yhat[i, first - 1 : last],
-                    float(scale[uid]),
-                    pool,
-                    body.levels,
-                    body.quantiles,
+                total = steps_total(
+                    live, uid, yhat[i], first, last, body.levels, body.quantiles, errors, scale
                 )
             except TrainingError as err:
                 raise InvalidRequest(str(err), field) from None

@@ -5,6 +5,7 @@
     actuals_since(engine, mark)            # -> (actuals changed after mark, new mark)
     changed_since(engine, mark)            # -> (earliest day changed after mark, new mark)
     accuracy_report(engine, expected=...)  # GET /v1/accuracy, from running sums
+    accuracy_by_period(engine, "W")        # GET /v1/accuracy/trend, from the scored points
     series_anticipation(engine, ids, expected=...)
     prune_served(engine, older_than=...)   # retention; accuracy is kept
 
@@ -40,6 +41,7 @@ from serving.ledger.report import (
 from serving.ledger.retention import ledger_counts, prune_served
 from serving.ledger.scenarios import ScenarioRecord, log_scenario, prune_scenarios, scenario_of
 from serving.ledger.served import ServedRows, log_forecasts, log_served, log_served_many
+from serving.ledger.trend import accuracy_by_period
 
 __all__ = [
     "AccuracyGroups",
@@ -51,6 +53,7 @@ __all__ = [
     "SeriesAnticipation",
     "ServedRows",
     "UpsertResult",
+    "accuracy_by_period",
     "accuracy_report",
     "actuals_frame",
     "actuals_mark",

@@ -8,6 +8,7 @@ from serving.routes import (
     health,
     jobs,
     orders,
+    overview,
     plan,
     series,
     totals,
@@ -16,6 +17,7 @@ from serving.routes import (
 ROUTERS = (
     health.router,
     plan.router,  # before series: its {unique_id} path would take ".../plan"
+    overview.router,  # before series: its series_id path takes `/history` too
     series.router,
     forecasts.router,
     totals.router,
