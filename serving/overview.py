@@ -140,9 +140,9 @@ def _totals(live: LiveModel, days: int) -> pd.DataFrame:
     yhat = yhat.reshape(len(ids), days)
     errors = total_errors_of(live)
     scale = dict(zip(live.model.unique_ids_, live.model.scale_, strict=True))
-    nexts, lows, highs = [], [], []
+    nexts, lows, highs, pools = [], [], [], {}  # type: ignore[var-annotated]
     for i, uid in enumerate(ids):
-        total = steps_total(live, uid, yhat[i], 1, days, [INTERVAL], (), errors, scale)
+        total = steps_total(live, uid, yhat[i], 1, days, [INTERVAL], (), errors, scale, pools)
         low, high = next(iter(total.bounds.values()))
         nexts.append(total.mean)
         lows.append(low)
@@ -200,8 +200,9 @@ def overview(engine: Engine, live: LiveModel, days: int) -> dict[str, Any]:
     drift_rows = {} if drifts is None else {str(r[ID]): r for r in drifts.to_dict("records")}
     expected = expected_by_series(live)
     rows = []
+    total_of, signal_of = totals.to_dict("index"), stockout.to_dict("index")
     for uid, node in zip(tree.index, tree.to_dict("records"), strict=True):
-        total, signal = totals.loc[uid], stockout.loc[uid]
+        total, signal = total_of[uid], signal_of[uid]
         scored, drift = realized.get(uid, {}), drift_rows.get(uid)
         drifting = bool(drift is not None and drift["drift"])
         reason = None if drift is None or pd.isna(drift["reason"]) else str(drift["reason"])

@@ -23,7 +23,7 @@ from serving.schemas import Percent, PlausibleDate, Strict, checked_quantiles
 from serving.state import LiveModel
 from training.base import check_interval_levels, level_name
 from training.errors import TrainingError
-from training.period_totals import MIN_POOL, PeriodTotal, period_total, pool_for
+from training.period_totals import MIN_POOL, PeriodTotal, Pool, period_total, pool_for
 
 NamedPeriod = Literal["next_7_days", "next_14_days", "next_28_days", "week", "month"]
 NEXT_DAYS = {"next_7_days": 7, "next_14_days": 14, "next_28_days": 28}
@@ -180,13 +180,20 @@ def steps_total(
     quantiles: Sequence[float] = (),
     errors: dict[str, np.ndarray] | None = None,
     scale: dict[str, float] | None = None,
+    pools: dict[tuple[str, int, int], Pool] | None = None,
 ) -> PeriodTotal:
     """The total of `uid`'s forecast `yhat` (all its steps) over steps first..last (1-based),
-    with its conformal bounds; `errors` and `scale` are looked up once by a caller of many."""
+    with its conformal bounds; `errors`, `scale` and `pools` (filled per hierarchy level and
+    steps) are looked up once by a caller of many."""
     errors = total_errors_of(live) if errors is None else errors
     if scale is None:
         scale = dict(zip(live.model.unique_ids_, live.model.scale_, strict=True))
-    pool = pool_for(errors, live.level_of[uid], first, last)
+    key = (live.level_of[uid], first, last)
+    pool = None if pools is None else pools.get(key)
+    if pool is None:
+        pool = pool_for(errors, key[0], first, last)
+        if pools is not None:
+            pools[key] = pool
     return period_total(yhat[first - 1 : last], float(scale[uid]), pool, levels, quantiles)
 
 

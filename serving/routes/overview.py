@@ -17,7 +17,7 @@ from serving.deps import LiveModelDep, ServiceDep, ViewerKey
 from serving.errors import ERROR_RESPONSES
 from serving.overview import checked_days, history_of, overview
 from serving.overview_schemas import OverviewResponse, SeriesHistory, TrendResponse
-from serving.routes import series  # noqa: F401  (registers the series_id path convertor)
+from serving.routes.series import SeriesId  # noqa: F401  (registers the series_id convertor)
 from serving.schemas import PlausibleDate
 
 router = APIRouter(prefix="/v1", tags=["overview"], responses=ERROR_RESPONSES)
