@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from features.schema import BOTTOM_LEVEL, ID, TIME
 from serving.deps import LiveModelDep, ViewerKey
 from serving.errors import ERROR_RESPONSES, NotFound
-from serving.routes import series as _series  # noqa: F401  (registers the series_id path)
+from serving.routes.series import SeriesId  # noqa: F401  (registers the series_id path)
 from serving.state import LiveModel
 from serving.what_if import known_future_columns
 
