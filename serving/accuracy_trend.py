@@ -115,6 +115,32 @@ def trend(
         "period": period,
         "since": None if since is None else since.isoformat(),
         "rows": rows,
+        "groups": _nested(rows),
         "rule": anticipation.DRIFT_RULE,
         "note": MASE_NOTE,
     }
+
+
+def _nested(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows per group (a chart's series): expected values once, the periods as points,
+    realized_mase the points-weighted mean of the periods' MASE."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        group = out.setdefault(
+            row["group"],
+            {
+                "group": row["group"],
+                "name": row["label"],
+                **{k: row[k] for k in ("expected_mase", "expected_wape", "expected_bias")},
+                "points": [],
+            },
+        )
+        keys = ("period_start", "n_points", "n_series", "mase", "wape", "bias")
+        group["points"].append({k: row[k] for k in keys})
+    for group in out.values():
+        scored = [p for p in group["points"] if p["mase"] is not None and p["n_points"]]
+        weight = sum(p["n_points"] for p in scored)
+        mean = sum(p["mase"] * p["n_points"] for p in scored) / weight if weight else None
+        group["realized_mase"] = mean
+        group["n_points"] = sum(p["n_points"] for p in group["points"])
+    return list(out.values())

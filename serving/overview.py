@@ -220,6 +220,7 @@ def overview(engine: Engine, live: LiveModel, days: int) -> dict[str, Any]:
                 "realized_mase": _round(scored.get("mase")),
                 "realized_bias": _round(scored.get("bias")),
                 "n_scored_points": int(scored.get("n_points", 0)),
+                **_bias_flag(_round(scored.get("bias")), int(scored.get("n_points", 0))),
                 "drift": drifting,
                 "drift_reason": _drift_reason(drift) if drifting else reason,
                 "mase_threshold": None if drift is None else _round(drift["mase_threshold"]),
@@ -235,10 +236,22 @@ def overview(engine: Engine, live: LiveModel, days: int) -> dict[str, Any]:
         "model_version": live.version,
         "days": days,
         "last_observed": None if pd.isna(newest) else newest.date().isoformat(),
+        "origin": None if pd.isna(newest) else newest.date().isoformat(),
         "rows": rows,
         "attention": attention(rows),
         "rules": RULES,
     }
+
+
+def _bias_flag(bias: float | None, n_points: int) -> dict[str, Any]:
+    """`biased` and `bias_reason` of a row (RULES["bias"])."""
+    if bias is None or abs(bias) <= anticipation.BIAS_BAND:
+        return {"biased": False, "bias_reason": None}
+    reason = (
+        f"realized bias {bias:+.0%} beyond +/-{anticipation.BIAS_BAND:.0%} "
+        f"({n_points} scored points)"
+    )
+    return {"biased": True, "bias_reason": reason}
 
 
 def _drift_reason(drift: dict[str, Any]) -> str:
@@ -263,19 +276,15 @@ def attention(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for row in rows:
         reasons, rank, severity = [], None, 0.0
-        bias = row["realized_bias"]
         if row["drift"]:
             reasons.append(f"drift: {row['drift_reason']}")
             threshold = row["mase_threshold"] or 0.0
             ratio = (row["realized_mase"] or 0.0) / threshold if threshold else 0.0
             rank, severity = 0, ratio
-        if bias is not None and abs(bias) > anticipation.BIAS_BAND:
-            reasons.append(
-                f"biased: realized bias {bias:+.0%} beyond +/-{anticipation.BIAS_BAND:.0%} "
-                f"({row['n_scored_points']} scored points)"
-            )
+        if row["biased"]:
+            reasons.append(f"biased: {row['bias_reason']}")
             if rank is None:
-                rank, severity = 1, abs(bias)
+                rank, severity = 1, abs(row["realized_bias"])
         if row["stockout_risk"]:
             reasons.append(f"stock-out risk: {row['stockout_reason']}")
             if rank is None:

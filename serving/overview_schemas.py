@@ -25,6 +25,8 @@ class OverviewRow(BaseModel):
     realized_mase: float | None = Field(description="Served forecasts scored so far.")
     realized_bias: float | None = Field(description="Sum of errors / sum of actuals.")
     n_scored_points: int
+    biased: bool = Field(description="Realized bias beyond the drift rule's bias band.")
+    bias_reason: str | None
     drift: bool
     drift_reason: str | None
     mase_threshold: float | None = Field(description="Realized MASE above this is drift.")
@@ -59,6 +61,7 @@ class OverviewResponse(BaseModel):
     model_version: str
     days: int
     last_observed: dt.date | None = Field(description="Newest observed period of any series.")
+    origin: dt.date | None = Field(description="The same: the last day with known sales.")
     rows: list[OverviewRow]
     attention: list[AttentionItem]
     rules: OverviewRules
@@ -99,12 +102,37 @@ class TrendRow(BaseModel):
     expected_bias: float | None
 
 
+class TrendPoint(BaseModel):
+    """One period of a group."""
+
+    period_start: dt.date
+    n_points: int
+    n_series: int
+    mase: float | None
+    wape: float | None
+    bias: float | None
+
+
+class TrendGroup(BaseModel):
+    """The rows of one group, for a chart: its periods as points."""
+
+    group: str
+    name: str
+    expected_mase: float | None
+    expected_wape: float | None
+    expected_bias: float | None
+    realized_mase: float | None = Field(description="Points-weighted mean of the periods' MASE.")
+    n_points: int
+    points: list[TrendPoint]
+
+
 class TrendResponse(BaseModel):
-    """Rows by group and period; empty before anything is scored."""
+    """Rows by group and period (flat, and nested per group); empty before anything is scored."""
 
     by: str
     period: Literal["D", "W", "M"]
     since: dt.date | None
     rows: list[TrendRow]
+    groups: list[TrendGroup]
     rule: str = Field(description="The drift rule.")
     note: str = Field(description="How the numbers are computed.")

@@ -191,6 +191,9 @@ def test_actuals_far_above_the_forecast_and_an_empty_shelf_need_attention(app: A
     assert {r["group"] for r in _get(app, "/v1/accuracy/trend?by=store")["rows"]} == {
         f"store={store}"
     }
+    nested = _get(app, "/v1/accuracy/trend?by=store")["groups"]
+    assert [(g["group"], g["n_points"]) for g in nested] == [(f"store={store}", 14)]
+    assert found[far]["biased"] and found[far]["bias_reason"].startswith("realized bias -")
     daily = _get(app, "/v1/accuracy/trend?by=level&period=D")["rows"]
     assert [r["period_start"] for r in daily] == [p["ds"] for p in points]
     assert "MASE" in trend["rule"]
