@@ -19,7 +19,7 @@ from serving.deps import LiveModelDep, ViewerKey
 from serving.errors import ERROR_RESPONSES, NotFound
 from serving.routes.series import SeriesId  # noqa: F401  (registers the series_id path)
 from serving.state import LiveModel
-from serving.what_if import known_future_columns
+from serving.what_if import future_dates_of, known_future_columns
 
 router = APIRouter(prefix="/v1", tags=["series"], responses=ERROR_RESPONSES)
 
@@ -73,9 +73,11 @@ def series_plan(
     dates: list[dt.date] = []
     answered = []
     if plan is not None and members:
+        # the served dates follow the live origin (moved forward by posted actuals); the
+        # assumed values are the model's plan step by step (last price carried forward)
+        served_dates = future_dates_of(live, set(members), horizon)
+        dates = [d.date() for d in served_dates[members[0]]]
         plan = plan[plan[ID].isin(set(members))].sort_values([ID, TIME])
-        first = plan[plan[ID] == members[0]]
-        dates = [d.date() for d in first[TIME]]
         for uid, part in plan.groupby(ID, sort=True):
             values = {
                 v: [None if np.isnan(x) else float(x) for x in part[v].to_numpy("float64")]

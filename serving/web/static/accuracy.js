@@ -12,7 +12,7 @@
     const by = document.getElementById("group-by").value;
     const period = document.getElementById("period").value;
     const answer = await A.api(`/v1/accuracy/trend?by=${by}&period=${period}`);
-    const groups = answer.groups || [];
+    const groups = grouped(answer.rows || []);
     const traces = [];
     groups.forEach((group, i) => {
       const colour = colours[i % colours.length];
@@ -35,12 +35,28 @@
       { label: by === "level" ? "Level" : by === "store" ? "Store" : "Category", value: (g) => g.name || g.group },
       { label: "Expected MASE", num: true, value: (g) => fmt.score(g.expected_mase) },
       { label: "Realized MASE, latest period", num: true, value: (g) => fmt.score(last(g)?.mase) },
-      { label: "Realized MASE, all periods", num: true, value: (g) => fmt.score(g.realized_mase) },
+      { label: "Realized MASE, all periods (points-weighted)", num: true, value: (g) => fmt.score(g.realized_mase) },
       { label: "Bias, latest period", num: true, value: (g) => fmt.change(last(g)?.bias) },
       { label: "Points scored", num: true, value: (g) => fmt.pieces((g.points || []).reduce((t, p) => t + (p.n_points || 0), 0)) },
     ];
     document.getElementById("trend-table").replaceChildren(A.table("Accuracy per group", columns, groups, { id: "trend-groups", emptyText: "Nothing scored yet." }));
-    if (answer.rule) document.getElementById("drift-rule").textContent = answer.rule;
+    document.getElementById("trend-note").textContent = answer.note || "";
+  }
+
+  /** The trend's rows as one series of periods per group (rows come sorted by period). */
+  function grouped(rows) {
+    const found = new Map();
+    for (const row of rows) {
+      if (!found.has(row.group)) found.set(row.group, { group: row.group, name: row.label || row.group, expected_mase: row.expected_mase, points: [] });
+      found.get(row.group).points.push(row);
+    }
+    for (const group of found.values()) {
+      group.points.sort((a, b) => (a.period_start < b.period_start ? -1 : 1));
+      const scored = group.points.filter((p) => p.mase !== null && p.mase !== undefined);
+      const weight = scored.reduce((t, p) => t + p.n_points, 0);
+      group.realized_mase = weight ? scored.reduce((t, p) => t + p.mase * p.n_points, 0) / weight : null;
+    }
+    return [...found.values()];
   }
 
   const last = (group) => (group.points && group.points.length ? group.points[group.points.length - 1] : null);

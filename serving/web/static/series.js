@@ -48,7 +48,7 @@
       state.answer = answer;
       state.history = observed.points || [];
       const forecast = answer.forecasts[0];
-      state.served = (served.forecasts || []).filter((f) => f.origin < forecast.origin).slice(0, PAST_FORECASTS);
+      state.served = pastForecasts(served.forecasts || [], answer.request_id);
       state.plan = plan;
       describe();
       drawWhatIfDays();
@@ -58,6 +58,18 @@
       chart.setAttribute("aria-label", "Fan chart: not available");
       done();
     }
+  }
+
+  /** The newest earlier served forecast of each origin (newest first), not this page's own. */
+  function pastForecasts(forecasts, ownRequest) {
+    const seen = new Set();
+    const kept = [];
+    for (const f of forecasts) {
+      if (f.request_id === ownRequest || seen.has(f.origin)) continue;
+      seen.add(f.origin);
+      kept.push(f);
+    }
+    return kept.slice(0, PAST_FORECASTS);
   }
 
   function describe() {

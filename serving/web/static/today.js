@@ -38,7 +38,7 @@
       card("Realized accuracy (MASE)", fmt.score(total.realized_mase), total.realized_mase === null || total.realized_mase === undefined ? "no sales scored yet" : "served forecasts, once sales arrived", "card-realized"),
       card("Series drifting", fmt.pieces(drifting), `of ${fmt.pieces(rows.length)}`, "card-drift"),
     );
-    document.getElementById("today-lede").textContent = `Sales known to ${fmt.date(overview.origin || total.origin)}; the next ${overview.days} days against the last ${overview.days}, and how far each forecast can be trusted.`;
+    document.getElementById("today-lede").textContent = `Sales known to ${fmt.date(overview.last_observed)}; the next ${overview.days} days against the last ${overview.days}, and how far each forecast can be trusted.`;
   }
 
   function attention(overview) {
@@ -47,7 +47,7 @@
     const columns = [
       { label: "Series", value: seriesLink },
       { label: "Level", value: (r) => r.level },
-      { label: "Why", value: (r) => (r.reasons || []).join("; ") || flags(r) },
+      { label: "Why", value: (r) => el("span", {}, flags(r), el("br"), el("span", { class: "help" }, (r.reasons || []).join(" · "))) },
       { label: `Next ${overview.days} days`, num: true, value: (r) => fmt.pieces(r.next_total) },
       { label: "Change", num: true, value: direction },
     ];
@@ -104,7 +104,7 @@
     document.body.dataset.ready = "no";
     try {
       const overview = await A.api("/v1/overview?days=7");
-      rows = overview.rows || overview.series || [];
+      rows = overview.rows;
       children = new Map();
       for (const row of rows) {
         if (!row.parent) continue;
