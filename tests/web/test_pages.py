@@ -6,6 +6,8 @@ answers for the same question.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from conftest import HELD_OUT_DAYS, Browser, WebServer
 from selenium.webdriver.common.by import By
@@ -53,8 +55,10 @@ def test_today_shows_the_hierarchy_with_next_week_and_attention(
     card = browser.driver.find_element(By.ID, "card-next").text
     assert f"{round(total['next_total']):,}" in card
     rows = browser.driver.find_elements(By.CSS_SELECTOR, "#hierarchy-table tbody tr")
-    stores = [r for r in overview["rows"] if r["parent"] == total["unique_id"]]
-    assert len(rows) == 1 + len(stores)  # the total, open, and its children
+    under = [r for r in overview["rows"] if r["parent"] == total["unique_id"]]
+    stores = [r for r in under if r["level"] == "store"]
+    assert len(rows) == 1 + len(stores)  # the total, open, and its stores
+    assert {r.get_attribute("data-level") for r in rows[1:]} == {"store"}
     # open the first store with the keyboard
     toggle = rows[1].find_element(By.CSS_SELECTOR, "button.toggle")
     toggle.send_keys(Keys.ENTER)
@@ -63,14 +67,17 @@ def test_today_shows_the_hierarchy_with_next_week_and_attention(
     )
     attention = browser.driver.find_elements(By.CSS_SELECTOR, "#attention-table tbody tr")
     assert overview["attention"], "the surge at shop-1 should need attention"
-    first = overview["attention"][0]["unique_id"]
-    assert (
-        attention[0]
-        .find_element(By.TAG_NAME, "a")
-        .get_attribute("href")
-        .endswith(f"id={first.replace('@', '%40')}")
-        or first in attention[0].text
-    )
+    shown = [row.find_element(By.TAG_NAME, "a").get_attribute("href") for row in attention]
+    assert [h.split("id=", 1)[1] for h in shown] == [
+        quote(a["unique_id"], safe="") for a in overview["attention"][:25]
+    ]
+    # the same total opened by category instead
+    browser.driver.find_element(By.XPATH, "//button[text()='By category']").click()
+    levels = {
+        r.get_attribute("data-level")
+        for r in browser.driver.find_elements(By.CSS_SELECTOR, "#hierarchy-table tbody tr")[1:]
+    }
+    assert levels == {"category"}
 
 
 def test_series_fan_chart_holds_history_forecast_and_bands(

@@ -6,6 +6,8 @@
   const A = Anticipate;
   const { el, fmt } = A;
   const expanded = new Set();
+  let drill = "store";
+  let levels = new Set();
   let rows = [];
   let children = new Map();
 
@@ -28,14 +30,14 @@
     return found.length ? found.flatMap((f, i) => (i ? [" ", f] : [f])) : [el("span", { class: "muted" }, "–")];
   }
 
-  function cards(total, overview) {
+  function cards(total, overview, overall) {
     const drifting = rows.filter((r) => r.drift).length;
     const card = (label, value, extra, id) => el("div", { class: "card", id }, el("div", { class: "label" }, label), el("div", { class: "value" }, value), extra ? el("div", { class: "muted" }, extra) : null);
     document.getElementById("summary-cards").replaceChildren(
       card(`Next ${overview.days} days, all stores`, fmt.pieces(total.next_total), `80 %: ${fmt.pieces(total.next_low80)} – ${fmt.pieces(total.next_high80)} pieces`, "card-next"),
       card(`Last ${overview.days} days sold`, fmt.pieces(total.last_total), el("span", {}, direction(total)), "card-last"),
       card("Expected accuracy (MASE)", fmt.score(total.expected_mase), "from the backtest", "card-expected"),
-      card("Realized accuracy (MASE)", fmt.score(total.realized_mase), total.realized_mase === null || total.realized_mase === undefined ? "no sales scored yet" : "served forecasts, once sales arrived", "card-realized"),
+      card("Realized accuracy (MASE)", fmt.score(overall && overall.realized.mase), overall ? `${fmt.pieces(overall.realized.n_points)} served points scored against sales` : "no sales scored yet", "card-realized"),
       card("Series drifting", fmt.pieces(drifting), `of ${fmt.pieces(rows.length)}`, "card-drift"),
     );
     document.getElementById("today-lede").textContent = `Sales known to ${fmt.date(overview.last_observed)}; the next ${overview.days} days against the last ${overview.days}, and how far each forecast can be trusted.`;
@@ -45,7 +47,7 @@
     const byId = new Map(rows.map((r) => [r.unique_id, r]));
     const items = (overview.attention || []).map((a) => ({ ...byId.get(a.unique_id), ...a }));
     const columns = [
-      { label: "Series", value: seriesLink },
+      { label: "Series", value: (r) => el("a", { href: `/series?id=${encodeURIComponent(r.unique_id)}` }, r.level === "series" ? r.unique_id : r.label || r.unique_id) },
       { label: "Level", value: (r) => r.level },
       { label: "Why", value: (r) => el("span", {}, flags(r), el("br"), el("span", { class: "help" }, (r.reasons || []).join(" · "))) },
       { label: `Next ${overview.days} days`, num: true, value: (r) => fmt.pieces(r.next_total) },
@@ -53,7 +55,7 @@
     ];
     document.getElementById("attention").replaceChildren(
       A.table("Series that need attention, most urgent first", columns, items.slice(0, 25), { id: "attention-table", emptyText: "Nothing needs attention: every forecast is within its promised accuracy." }),
-      items.length > 25 ? el("p", { class: "help" }, `and ${fmt.pieces(items.length - 25)} more`) : null,
+      ...(items.length > 25 ? [el("p", { class: "help" }, `and ${fmt.pieces(items.length - 25)} more`)] : []),
     );
   }
 
@@ -68,7 +70,13 @@
     const roots = rows.filter((r) => !r.parent || !rows.some((p) => p.unique_id === r.parent));
     for (const root of roots) {
       shown.push([root, 0]);
-      if (expanded.has(root.unique_id)) walk(root.unique_id, 1);
+      if (!expanded.has(root.unique_id)) continue;
+      // under the total: the stores (or, switched, the categories), each opening further
+      const top = (children.get(root.unique_id) || []).filter((c) => c.level === drill || !levels.has(drill));
+      for (const child of top) {
+        shown.push([child, 1]);
+        if (expanded.has(child.unique_id)) walk(child.unique_id, 2);
+      }
     }
     return shown;
   }
@@ -100,11 +108,28 @@
         el("table", { id: "hierarchy-table" }, el("caption", {}, "Forecast totals by hierarchy (pieces)"), el("thead", {}, head), body)));
   }
 
+  function drawDrillSwitch(overview) {
+    const box = document.getElementById("drill-switch");
+    const choices = ["store", "category"].filter((level) => levels.has(level));
+    if (choices.length < 2) { box.replaceChildren(); return; }
+    const button = (level) => el("button", { type: "button", "aria-pressed": String(drill === level), onclick: () => {
+      drill = level;
+      drawDrillSwitch(overview);
+      drawTree(overview);
+      A.announce(`Showing the hierarchy by ${level}`);
+    } }, level === "store" ? "By store" : "By category");
+    box.replaceChildren(el("span", { id: "drill-label", class: "visually-hidden" }, "Open the total by"),
+      el("div", { class: "segmented", role: "group", "aria-labelledby": "drill-label" }, choices.map(button)));
+  }
+
   async function load() {
     document.body.dataset.ready = "no";
     try {
-      const overview = await A.api("/v1/overview?days=7");
+      const [overview, accuracy] = await Promise.all([A.api("/v1/overview?days=7"), A.api("/v1/accuracy")]);
       rows = overview.rows;
+      levels = new Set(rows.map((r) => r.level));
+      if (!levels.has("store")) drill = "category";
+      drawDrillSwitch(overview);
       children = new Map();
       for (const row of rows) {
         if (!row.parent) continue;
@@ -114,7 +139,7 @@
       for (const list of children.values()) list.sort((a, b) => (b.next_total || 0) - (a.next_total || 0));
       const total = rows.find((r) => r.level === "total") || rows[0];
       if (total) expanded.add(total.unique_id);
-      cards(total, overview);
+      cards(total, overview, accuracy.overall);
       attention(overview);
       drawTree(overview);
       const rules = overview.rules || {};
