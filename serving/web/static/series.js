@@ -104,7 +104,8 @@
     box.replaceChildren(
       flag,
       el("dl", { class: "facts", id: "anticipation-facts" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-      el("p", { class: "help" }, "MASE below 1 means the forecast beats repeating the same day of last week's sales. ", answer().drift_rule),
+      el("p", { class: "help" }, "MASE below 1 means the forecast beats repeating the same day of last week's sales."),
+      el("details", {}, el("summary", {}, "The drift rule"), el("p", { class: "help" }, answer().drift_rule)),
     );
   }
 
