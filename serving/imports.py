@@ -125,8 +125,16 @@ def create_import(
     return description
 
 
-def _unreadable(err: DataValidationError, shown: str, field: str) -> InvalidRequest:
-    problem = replace(err.problems[0], file=shown)
+def _as_shown(problem: DataProblem, names: dict[str, str]) -> DataProblem:
+    """The problem naming files as the client named them, never by their path on the server."""
+    message = problem.message
+    for path, shown in names.items():
+        message = message.replace(path, shown)
+    return replace(problem, file=names.get(problem.file or "", problem.file), message=message)
+
+
+def _unreadable(err: DataValidationError, path: Path, shown: str, field: str) -> InvalidRequest:
+    problem = _as_shown(err.problems[0], {str(path): shown})
     return InvalidRequest(f"{shown} cannot be read: {problem.describe()}", field)
 
 
@@ -134,7 +142,7 @@ def _attribute_columns(path: Path, shown: str) -> list[str]:
     try:
         return [str(c) for c in read_export(path).table.columns]
     except DataValidationError as err:
-        raise _unreadable(err, shown, "body.attributes") from None
+        raise _unreadable(err, path, shown, "body.attributes") from None
 
 
 def _describe(
@@ -143,7 +151,7 @@ def _describe(
     try:
         export = read_export(sales_path)
     except DataValidationError as err:
-        raise _unreadable(err, files["sales"].name, "body.sales") from None
+        raise _unreadable(err, sales_path, files["sales"].name, "body.sales") from None
     sketches = sketch_columns(export)
     suggested = suggest_mapping(export, sketches)
     preview = [
@@ -300,7 +308,7 @@ def problems_of(err: DataError, folder: Path, description: ImportDescription) ->
         )
     problems = []
     for problem in found:
-        shown = replace(problem, file=names.get(problem.file or "", problem.file))
+        shown = _as_shown(problem, names)
         problems.append(
             Problem(
                 code=shown.code,
