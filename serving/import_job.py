@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from features.errors import DataError
+from features.storage import replace_datasets
 from serving import imports, jobs_store
 from serving.import_schemas import Mapping
 
@@ -110,7 +111,7 @@ def _run(service: Service, job_id: str, import_id: str, mapping: Mapping) -> Non
             )
             return
         progress(stages[3])
-        imports.replace_datasets(settings.data_dir, demand, trend)
+        replace_datasets(settings.data_dir, demand, trend)
         result = {
             "import_id": import_id,
             "ok": True,

@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -32,7 +31,6 @@ from features.errors import DataError, DataProblem, DataValidationError, DataWar
 from features.ingest import read_sales
 from features.mapping import read_export, sketch_columns, suggest_mapping
 from features.read_options import ReadOptions
-from features.storage import write_demand_dataset, write_trend_dataset
 from features.trend import TrendDataset, build_trend_dataset
 from serving.errors import InvalidRequest, NotFound
 from serving.import_schemas import (
@@ -344,45 +342,6 @@ def summary_of(demand: DemandDataset, trend: TrendDataset) -> DatasetSummary:
         levels=dict(trend.manifest.hierarchy_levels),
         exogenous=list(manifest.exogenous),
     )
-
-
-def replace_datasets(data_dir: Path, demand: DemandDataset, trend: TrendDataset) -> None:
-    """Write both datasets into a sibling folder, then swap it in for `data_dir`.
-
-    A failure (or a crash) before the swap leaves the previous datasets as they were; the two
-    renames of the swap are undone at the next build if a crash fell between them.
-    """
-    parent = data_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    backup = parent / f".{data_dir.name}.old"
-    recover_datasets(data_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.new-", dir=parent))
-    staging.chmod(0o755)
-    try:
-        write_demand_dataset(demand, staging)
-        write_trend_dataset(trend, staging)
-        if data_dir.is_dir():
-            for entry in data_dir.iterdir():  # anything else kept beside the datasets
-                if not (staging / entry.name).exists():
-                    copy = shutil.copytree if entry.is_dir() else shutil.copy2
-                    copy(entry, staging / entry.name)
-            os.replace(data_dir, backup)
-        os.replace(staging, data_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def recover_datasets(data_dir: Path) -> None:
-    """Undo a swap a crash cut short, and remove half-written folders of earlier builds."""
-    parent = data_dir.parent
-    backup = parent / f".{data_dir.name}.old"
-    if backup.is_dir() and not data_dir.exists():
-        os.replace(backup, data_dir)
-    shutil.rmtree(backup, ignore_errors=True)
-    for stale in parent.glob(f".{data_dir.name}.new-*"):
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def prune_imports(

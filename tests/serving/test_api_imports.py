@@ -352,14 +352,3 @@ def test_old_imports_are_removed_by_count_and_age(tmp_path: Path) -> None:
     kept = {p.name for p in tmp_path.iterdir()}
     assert kept == {*ids[:7], ids[22]}  # 7 days and more are too old; the spared one stays
     assert len(removed) == len(ids) - 8
-
-
-def test_a_swap_cut_short_by_a_crash_is_undone(tmp_path: Path) -> None:
-    """If the old datasets were moved aside but the new ones not moved in, they come back."""
-    data_dir = tmp_path / "datasets"
-    backup = tmp_path / ".datasets.old"
-    (backup / "demand").mkdir(parents=True)
-    (tmp_path / ".datasets.new-abc" / "demand").mkdir(parents=True)
-    imports.recover_datasets(data_dir)
-    assert (data_dir / "demand").is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets"]
