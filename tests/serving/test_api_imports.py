@@ -352,3 +352,14 @@ def test_old_imports_are_removed_by_count_and_age(tmp_path: Path) -> None:
     kept = {p.name for p in tmp_path.iterdir()}
     assert kept == {*ids[:7], ids[22]}  # 7 days and more are too old; the spared one stays
     assert len(removed) == len(ids) - 8
+
+
+def test_a_form_without_the_sales_file_names_the_field(api: ImportApi) -> None:
+    """'sales' sent as text, or missing, is a 422 on body.sales; a broken form a 400."""
+    writer = api.as_("writer")
+    as_text = api.client.post("/v1/imports", data={"sales": "a,b"}, headers=writer)
+    error(as_text, 422, "body.sales")
+    missing = api.client.post("/v1/imports", files={"other": ("a.csv", b"x")}, headers=writer)
+    error(missing, 422, "body.sales")
+    no_boundary = {**writer, "Content-Type": "multipart/form-data"}
+    error(api.client.post("/v1/imports", content=b"x", headers=no_boundary), 400, "body")
