@@ -153,7 +153,7 @@ def _describe(
     sketches = sketch_columns(export)
     suggested = suggest_mapping(export, sketches)
     preview = [
-        {str(k): (None if pd.isna(v) else str(v)) for k, v in row.items()}
+        {str(k): _cell(v) for k, v in row.items()}
         for row in export.table.head(PREVIEW_ROWS).to_dict(orient="records")
     ]
     return ImportDescription(
@@ -175,6 +175,15 @@ def _describe(
             **{k: list(v) if isinstance(v, tuple) else v for k, v in vars(suggested).items()}
         ),
     )
+
+
+def _cell(value: object) -> str | None:
+    """A preview cell as text; None when missing (a list in a Parquet cell is shown as text)."""
+    try:
+        missing = value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        missing = False
+    return None if missing else str(value)
 
 
 def import_folder(import_dir: Path, import_id: str) -> Path:

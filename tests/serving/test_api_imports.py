@@ -363,3 +363,27 @@ def test_a_form_without_the_sales_file_names_the_field(api: ImportApi) -> None:
     error(missing, 422, "body.sales")
     no_boundary = {**writer, "Content-Type": "multipart/form-data"}
     error(api.client.post("/v1/imports", content=b"x", headers=no_boundary), 400, "body")
+
+
+def test_a_parquet_export_uploads_and_checks(api: ImportApi, tmp_path: Path) -> None:
+    """Parquet keeps its types: no delimiter or encoding, dates and numbers as such."""
+    demo = make_demo_sales(seed=6, n_stores=1, n_bakery_items=2, n_web_items=1, n_days=80)
+    path = tmp_path / "sales.parquet"
+    demo.sales.rename(columns={"unique_id": "sku", "ds": "day", "y": "qty"}).to_parquet(path)
+    described = api.upload(path).json()
+    assert described["reading"] == {
+        "format": "parquet",
+        "delimiter": None,
+        "decimal": None,
+        "encoding": None,
+    }
+    mapping = {k: v for k, v in described["suggested"].items() if v is not None}
+    assert (mapping["item_cols"], mapping["date_col"], mapping["quantity_col"]) == (
+        ["sku"],
+        "day",
+        "qty",
+    )
+    report = api.client.post(
+        f"/v1/imports/{described['import_id']}/check", json=mapping, headers=api.as_("writer")
+    ).json()
+    assert report["ok"] and report["summary"]["series"] == demo.sales["unique_id"].nunique()
