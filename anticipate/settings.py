@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2_000_000, ge=1_000, description="Largest request body the API accepts."
     )
+    import_dir: Path = Field(
+        default=Path("data/imports"),
+        description="Where sales exports uploaded to /v1/imports are kept (one folder each).",
+    )
+    max_upload_bytes: int = Field(
+        default=200_000_000,
+        ge=1_000,
+        description="Largest upload POST /v1/imports accepts (max_body_bytes does not apply).",
+    )
     max_series_per_request: int = Field(default=1000, ge=1)
     adhoc_max_points: int = Field(
         default=5000, ge=10, description="Longest history /v1/forecasts/adhoc accepts."

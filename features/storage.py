@@ -2,6 +2,8 @@
 
 Each dataset folder is written beside its final place and swapped in with a rename, so a crash
 or a bad input never leaves a half-written dataset or loses the one that was there before.
+`replace_datasets` does the same for the pair: both datasets are written into a sibling of the
+datasets folder, which then takes its place.
 """
 
 from __future__ import annotations
@@ -89,3 +91,42 @@ def read_trend_dataset(out_dir: str | Path) -> TrendDataset:
             frame[column] = pd.Categorical(frame[column], categories=list(DIRECTIONS))
     membership = pd.read_parquet(folder / "membership.parquet")
     return TrendDataset(frame=frame, membership=membership, manifest=manifest)
+
+
+def replace_datasets(data_dir: Path, demand: DemandDataset, trend: TrendDataset) -> None:
+    """Write both datasets into a sibling folder, then swap it in for `data_dir`.
+
+    A failure (or a crash) before the swap leaves the previous datasets as they were; the two
+    renames of the swap are undone at the next build if a crash fell between them.
+    """
+    parent = data_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    backup = parent / f".{data_dir.name}.old"
+    recover_datasets(data_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.new-", dir=parent))
+    staging.chmod(0o755)
+    try:
+        write_demand_dataset(demand, staging)
+        write_trend_dataset(trend, staging)
+        if data_dir.is_dir():
+            for entry in data_dir.iterdir():  # anything else kept beside the datasets
+                if not (staging / entry.name).exists():
+                    copy = shutil.copytree if entry.is_dir() else shutil.copy2
+                    copy(entry, staging / entry.name)
+            os.replace(data_dir, backup)
+        os.replace(staging, data_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_datasets(data_dir: Path) -> None:
+    """Undo a swap a crash cut short, and remove half-written folders of earlier builds."""
+    parent = data_dir.parent
+    backup = parent / f".{data_dir.name}.old"
+    if backup.is_dir() and not data_dir.exists():
+        os.replace(backup, data_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    for stale in parent.glob(f".{data_dir.name}.new-*"):
+        shutil.rmtree(stale, ignore_errors=True)

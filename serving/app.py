@@ -26,6 +26,7 @@ from serving.docs import install_docs
 from serving.errors import install_error_handlers
 from serving.middleware import AdmissionControl, BodyLimit, RequestContext
 from serving.routes import ROUTERS
+from serving.routes.imports import UPLOAD_PATHS
 from serving.schemas import ErrorBody
 from serving.service import Service
 from serving.web import install_web
@@ -81,7 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "Accept"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_paths=UPLOAD_PATHS,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight, metrics=service.metrics)
     app.add_middleware(RequestContext, metrics=service.metrics)

@@ -6,7 +6,7 @@
     ├── NotFound          404     an unknown job or series in the path
     ├── Unauthorized      401     no key, or an unknown or revoked one
     ├── Forbidden         403     the key's role may not do this
-    ├── Busy              409     a retraining already runs
+    ├── Busy              409     a retraining (or an import build) already runs
     ├── NoModel           503     nothing loaded yet
     └── Overloaded        503     too many requests in flight (with Retry-After)
 
@@ -163,9 +163,16 @@ async def _invalid(request: Request, err: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+        413: "body_too_large",
+    }
     code = codes.get(err.status_code, "http_error")
     fields = []
+    if err.status_code == 413:  # an upload that passed its limit while it was read
+        fields = [{"field": "body", "problem": "too large"}]
     if err.status_code == 400:  # a body Starlette could not even decode
         code, fields = "invalid_body", [{"field": "body", "problem": str(err.detail)}]
     return error_response(

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from serving.metrics import ApiMetrics
 
@@ -98,16 +99,31 @@ class AdmissionControl:
 
 
 class BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413 before the app reads them."""
+    """Refuse request bodies over `max_bytes` with 413 before the app reads them.
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    Uploads (`upload_paths`) have their own, larger limit and are streamed through rather than
+    buffered: a body that turns out larger than declared (or undeclared, chunked) stops with a
+    413 the moment it passes the limit.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        upload_paths: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.upload_paths, self.max_upload_bytes = upload_paths, max_upload_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        if scope["path"] in self.upload_paths and scope["method"] == "POST":
+            await self._upload(scope, receive, send, declared)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
@@ -137,12 +153,36 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+    async def _upload(self, scope: dict, receive: Any, send: Any, declared: bytes | None) -> None:
+        limit = self.max_upload_bytes
+        advice = "upload a shorter period, or compress the file (.csv.gz)"
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit, advice)
+            return
+        size = 0
+
+        async def counted() -> dict:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:  # the form parser stops and drops its temporary files
+                raise HTTPException(413, f"upload is larger than {limit} bytes; {advice}")
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(
+        self,
+        scope: dict,
+        receive: Any,
+        send: Any,
+        limit: int | None = None,
+        advice: str = "send fewer rows per request",
+    ) -> None:
         response = JSONResponse(
             {
                 "error": "body_too_large",
-                "message": f"request body is larger than {self.max_bytes} bytes; "
-                "send fewer rows per request",
+                "message": f"request body is larger than {limit or self.max_bytes} bytes; {advice}",
                 "fields": [{"field": "body", "problem": "too large"}],
             },
             status_code=413,

@@ -6,6 +6,7 @@ from serving.routes import (
     admin,
     forecasts,
     health,
+    imports,
     jobs,
     orders,
     overview,
@@ -26,6 +27,7 @@ ROUTERS = (
     accuracy.router,
     jobs.router,
     admin.router,
+    imports.router,
 )
 
 __all__ = ["ROUTERS"]

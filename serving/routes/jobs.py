@@ -18,11 +18,11 @@ router = APIRouter(prefix="/v1", tags=["jobs"], responses=ERROR_RESPONSES)
 def list_jobs(
     service: ServiceDep,
     _: ViewerKey,
-    kind: Annotated[Literal["retrain", "refresh"] | None, Query()] = None,
+    kind: Annotated[Literal["retrain", "refresh", "import"] | None, Query()] = None,
     status: Annotated[Literal["queued", "running", "succeeded", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobPage:
-    """Jobs, newest first: retrains (`POST /v1/retrain`) and refits after actuals."""
+    """Jobs, newest first: retrains (`POST /v1/retrain`), refits after actuals, import builds."""
     found = jobs_store.list_jobs(service.engine, limit=limit, kind=kind, status=status)
     return JobPage(items=[Job(**job) for job in found])
 

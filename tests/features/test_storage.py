@@ -13,6 +13,8 @@ from features.ingest import sales_from_frames
 from features.storage import (
     read_demand_dataset,
     read_trend_dataset,
+    recover_datasets,
+    replace_datasets,
     write_demand_dataset,
     write_trend_dataset,
 )
@@ -57,6 +59,39 @@ def test_a_failed_write_keeps_the_previous_dataset(datasets, tmp_path: Path) -> 
     pd.testing.assert_frame_equal(again.panel, demand.panel)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_replacing_both_datasets_keeps_the_old_pair_when_writing_fails(
+    datasets, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The pair is swapped in whole: a trend that cannot be written leaves both old datasets."""
+    demand, trend = datasets
+    data_dir = tmp_path / "datasets"
+    replace_datasets(data_dir, demand, trend)
+    (data_dir / "notes.txt").write_text("kept")
+    broken = type(trend)(
+        frame=trend.frame.assign(bad=[object()] * len(trend.frame)),
+        membership=trend.membership,
+        manifest=trend.manifest,
+    )
+    other = build_demand_dataset(sales_from_frames(make_small_panel(seed=3, n_series=4).sales))
+    with pytest.raises(Exception, match=r"bad|object|Conversion"):
+        replace_datasets(data_dir, other, broken)
+    assert read_demand_dataset(data_dir).manifest.content_hash == demand.manifest.content_hash
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets"]
+    replace_datasets(data_dir, other, trend)
+    assert read_demand_dataset(data_dir).manifest.content_hash == other.manifest.content_hash
+    assert (data_dir / "notes.txt").read_text() == "kept"
+
+
+def test_a_swap_cut_short_by_a_crash_is_undone(tmp_path: Path) -> None:
+    """If the old datasets were moved aside but the new ones not moved in, they come back."""
+    data_dir = tmp_path / "datasets"
+    (tmp_path / ".datasets.old" / "demand").mkdir(parents=True)
+    (tmp_path / ".datasets.new-abc" / "demand").mkdir(parents=True)
+    recover_datasets(data_dir)
+    assert (data_dir / "demand").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets"]
 
 
 def test_reading_a_folder_without_a_dataset_says_so(tmp_path: Path) -> None:

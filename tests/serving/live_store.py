@@ -87,6 +87,7 @@ def settings_for(store: Store, database: Path, **overrides: object) -> Settings:
         "demo_dir": store.root / "demo",
         "data_dir": store.datasets,
         "snapshot_dir": database.parent / "snapshots",
+        "import_dir": database.parent / "imports",
         "model_poll_seconds": 0,
         "retrain_config": store.root / "train.toml",
     }

@@ -67,6 +67,10 @@ NEEDS: dict[str, str | None] = {
     "GET /v1/jobs": "viewer",
     "GET /v1/jobs/{job_id}": "viewer",
     "POST /v1/actuals": "writer",
+    "POST /v1/imports": "writer",
+    "GET /v1/imports/{import_id}": "writer",
+    "POST /v1/imports/{import_id}/check": "writer",
+    "POST /v1/imports/{import_id}/build": "admin",
     "POST /v1/admin/reload": "admin",
     "POST /v1/retrain": "admin",
 }
