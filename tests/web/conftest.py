@@ -94,7 +94,17 @@ def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """`anticipate serve` on a free loopback port with a trained champion and three keys."""
-    root = tmp_path_factory.mktemp("web")
+    yield from serve_workspace(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def own_web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The same, for a module that changes the champion (a retrain) or the datasets."""
+    yield from serve_workspace(tmp_path_factory.mktemp("web-own"))
+
+
+def serve_workspace(root: Path) -> Iterator[WebServer]:
+    """Train, make keys, serve, serve forecasts and post the held-out sales; stop at the end."""
     demo = make_demo_sales(seed=5, n_stores=2, n_bakery_items=4, n_web_items=2, n_days=200)
     paths = write_demo_files(demo, root / "demo")
     cutoff = demo.sales["ds"].max() - pd.Timedelta(days=HELD_OUT_DAYS)
