@@ -13,7 +13,7 @@ from conftest import HELD_OUT_DAYS, Browser, WebServer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-PAGES = ("/", "/series?id=total", "/accuracy")
+PAGES = ("/", "/series?id=total", "/orders", "/accuracy")
 
 
 def _chart_traces(browser: Browser, element_id: str) -> dict[str, list[int]]:
