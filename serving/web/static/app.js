@@ -142,7 +142,32 @@ const Anticipate = (() => {
     });
   }
 
+  /** Mark `input` invalid with `message` shown right after it (linked by aria-describedby). */
+  function markField(input, message) {
+    if (!input) return;
+    const id = `${input.id}-error`;
+    document.getElementById(id)?.remove();
+    input.setAttribute("aria-invalid", "true");
+    input.insertAdjacentElement("afterend", el("p", { class: "field-error", id }, message));
+    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && x !== id);
+    input.setAttribute("aria-describedby", [...described, id].join(" "));
+  }
+
+  /** Remove every mark of markField inside `scope`. */
+  function clearMarks(scope = document) {
+    for (const note of scope.querySelectorAll(".field-error")) {
+      const target = document.querySelector(`[aria-describedby~="${note.id}"]`);
+      if (target) {
+        const rest = target.getAttribute("aria-describedby").split(" ").filter((x) => x !== note.id);
+        if (rest.length) target.setAttribute("aria-describedby", rest.join(" "));
+        else target.removeAttribute("aria-describedby");
+        target.removeAttribute("aria-invalid");
+      }
+      note.remove();
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", initLocaleSelect);
 
-  return { api, ApiError, fmt, el, announce, showError, download, isoDays, addDays, table, csrfToken };
+  return { api, ApiError, fmt, el, announce, showError, download, isoDays, addDays, table, csrfToken, markField, clearMarks };
 })();

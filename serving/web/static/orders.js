@@ -97,29 +97,8 @@
 
   // ---------- located errors ----------
 
-  function clearFieldErrors() {
-    for (const note of document.querySelectorAll("#orders-form .field-error")) {
-      const target = document.querySelector(`[aria-describedby~="${note.id}"]`);
-      if (target) {
-        const rest = target.getAttribute("aria-describedby").split(" ").filter((id) => id !== note.id);
-        if (rest.length) target.setAttribute("aria-describedby", rest.join(" "));
-        else target.removeAttribute("aria-describedby");
-      }
-      note.remove();
-    }
-    for (const node of document.querySelectorAll('#orders-form [aria-invalid="true"]')) node.removeAttribute("aria-invalid");
-  }
-
-  /** Show `message` right after `input`, linked to it for screen readers. */
-  function markField(input, message) {
-    if (!input) return;
-    input.setAttribute("aria-invalid", "true");
-    const note = el("p", { class: "field-error", id: `${input.id}-error` }, message);
-    document.getElementById(note.id)?.remove();
-    input.insertAdjacentElement("afterend", note);
-    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
-    input.setAttribute("aria-describedby", [...described, note.id].join(" "));
-  }
+  const markField = A.markField;
+  const clearFieldErrors = () => A.clearMarks(byId("orders-form"));
 
   function problemList(box, title, problems) {
     const shown = problems.slice(0, MAX_SHOWN_PROBLEMS);
