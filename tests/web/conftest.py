@@ -252,9 +252,21 @@ class Browser:
         self.driver.execute_cdp_cmd(
             "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
         )
+        if width < 500:  # headless Chromium's windows are at least 500 px: emulate a phone
+            self.resize(width, height)
         self.base = base
         self.downloads = downloads
         self.requested: list[str] = []
+
+    def resize(self, width: int, height: int) -> None:
+        """A viewport of exactly width × height CSS pixels (a phone's below 500 px)."""
+        if width < 500:
+            self.driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+            )
+        else:
+            self.driver.set_window_size(width, height)
 
     def open(self, path: str) -> None:
         """Go to `path` on the server."""

@@ -155,6 +155,7 @@ def test_the_pages_fit_a_phone(web_server: WebServer, tmp_path) -> None:  # type
         for path in ("/", "/series?id=total", "/accuracy"):
             phone.open(path)
             phone.ready()
+            assert phone.driver.execute_script("return window.innerWidth") == 390
             overflow = phone.driver.execute_script(
                 "return document.documentElement.scrollWidth - window.innerWidth"
             )

@@ -38,10 +38,10 @@ def test_screenshots_of_every_page(web_server: WebServer, tmp_path: Path) -> Non
                     browser.ready()
                     browser.driver.execute_script("window.scrollTo(0, 0)")
                 full = browser.driver.execute_script("return document.body.scrollHeight")
-                browser.driver.set_window_size(width, min(max(height, full + 40), 4000))
+                browser.resize(width, min(max(height, full + 40), 4000))
                 target = out / f"{stem}-{size}.png"
                 browser.driver.save_screenshot(str(target))
-                browser.driver.set_window_size(width, height)
+                browser.resize(width, height)
                 assert target.stat().st_size > 15_000, f"{target.name} looks blank"
                 browser.driver.delete_all_cookies()
         finally:
