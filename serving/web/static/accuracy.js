@@ -12,15 +12,15 @@
     const by = document.getElementById("group-by").value;
     const period = document.getElementById("period").value;
     const answer = await A.api(`/v1/accuracy/trend?by=${by}&period=${period}`);
-    const groups = grouped(answer.rows || []);
+    const groups = answer.groups || [];
     const traces = [];
     groups.forEach((group, i) => {
       const colour = colours[i % colours.length];
       const points = group.points || [];
-      traces.push({ x: points.map((p) => p.period_start || p.start || p.ds), y: points.map((p) => p.mase), type: "scatter", mode: "lines+markers", name: `${group.name || group.group} realized`, line: { color: colour, width: 2 }, meta: "realized", legendgroup: group.name || group.group });
+      traces.push({ x: points.map((p) => p.period_start), y: points.map((p) => p.mase), type: "scatter", mode: "lines+markers", name: `${group.name} realized`, line: { color: colour, width: 2 }, meta: "realized", legendgroup: group.name });
       if (group.expected_mase !== null && group.expected_mase !== undefined && points.length) {
-        const x = points.map((p) => p.period_start || p.start || p.ds);
-        traces.push({ x: [x[0], x[x.length - 1]], y: [group.expected_mase, group.expected_mase], type: "scatter", mode: "lines", name: `${group.name || group.group} expected`, line: { color: colour, dash: "dash", width: 1.5 }, meta: "expected", legendgroup: group.name || group.group });
+        const x = points.map((p) => p.period_start);
+        traces.push({ x: [x[0], x[x.length - 1]], y: [group.expected_mase, group.expected_mase], type: "scatter", mode: "lines", name: `${group.name} expected`, line: { color: colour, dash: "dash", width: 1.5 }, meta: "expected", legendgroup: group.name });
       }
     });
     const layout = {
@@ -32,31 +32,15 @@
     await Plotly.react(chart, traces, layout, { responsive: true, displaylogo: false });
     chart.setAttribute("aria-label", `Realized against expected MASE per ${by} and ${period === "W" ? "week" : period === "D" ? "day" : "month"}: ${groups.length} groups.`);
     const columns = [
-      { label: by === "level" ? "Level" : by === "store" ? "Store" : "Category", value: (g) => g.name || g.group },
+      { label: by === "level" ? "Level" : by === "store" ? "Store" : "Category", value: (g) => g.name },
       { label: "Expected MASE", num: true, value: (g) => fmt.score(g.expected_mase) },
       { label: "Realized MASE, latest period", num: true, value: (g) => fmt.score(last(g)?.mase) },
       { label: "Realized MASE, all periods (points-weighted)", num: true, value: (g) => fmt.score(g.realized_mase) },
       { label: "Bias, latest period", num: true, value: (g) => fmt.change(last(g)?.bias) },
-      { label: "Points scored", num: true, value: (g) => fmt.pieces((g.points || []).reduce((t, p) => t + (p.n_points || 0), 0)) },
+      { label: "Points scored", num: true, value: (g) => fmt.pieces(g.n_points) },
     ];
     document.getElementById("trend-table").replaceChildren(A.table("Accuracy per group", columns, groups, { id: "trend-groups", emptyText: "Nothing scored yet." }));
     document.getElementById("trend-note").textContent = answer.note || "";
-  }
-
-  /** The trend's rows as one series of periods per group (rows come sorted by period). */
-  function grouped(rows) {
-    const found = new Map();
-    for (const row of rows) {
-      if (!found.has(row.group)) found.set(row.group, { group: row.group, name: row.label || row.group, expected_mase: row.expected_mase, points: [] });
-      found.get(row.group).points.push(row);
-    }
-    for (const group of found.values()) {
-      group.points.sort((a, b) => (a.period_start < b.period_start ? -1 : 1));
-      const scored = group.points.filter((p) => p.mase !== null && p.mase !== undefined);
-      const weight = scored.reduce((t, p) => t + p.n_points, 0);
-      group.realized_mase = weight ? scored.reduce((t, p) => t + p.mase * p.n_points, 0) / weight : null;
-    }
-    return [...found.values()];
   }
 
   const last = (group) => (group.points && group.points.length ? group.points[group.points.length - 1] : null);
